@@ -1,0 +1,1 @@
+"""saliency-service: a gRPC service that explains and attacks image classifiers."""

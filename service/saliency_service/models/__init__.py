@@ -1,0 +1,1 @@
+"""Model repository: configs, loading, the pixel-space classifier wrapper, ONNX Runtime."""
