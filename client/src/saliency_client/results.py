@@ -1,0 +1,204 @@
+"""What the client returns to apps: plain dataclasses of numpy arrays and Python values.
+
+A result that belongs to one image carries that image's `error`; when it is set, the result's
+data fields are empty (no explanations, no scores, no adversarial image). `ok` says which case
+holds, and `raise_for_error()` turns the error into an exception for code that prefers that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from saliency_client.arrays import ParamValue
+from saliency_client.errors import SaliencyError
+
+Array = npt.NDArray[np.generic]
+
+
+class _Outcome:
+    """`ok` and `raise_for_error()` for a result that may carry an error."""
+
+    error: SaliencyError | None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error."""
+        return self.error is None
+
+    def raise_for_error(self) -> None:
+        """Raise the error, if there is one.
+
+        Raises:
+            SaliencyError: the subclass matching the error's status code.
+        """
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    """One class's score for an image."""
+
+    index: int
+    label: str
+    logit: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Prediction(_Outcome):
+    """The best classes for one image, best first."""
+
+    top: list[ClassScore]
+    error: SaliencyError | None = None
+
+
+# eq=False on results holding arrays: dataclass equality would compare arrays ambiguously.
+@dataclass(frozen=True, eq=False)
+class ClassExplanation:
+    """The explanation of one target class for one image.
+
+    Shape:
+        heatmap: (H, W) float32 at the sent image's resolution, raw (not normalised); (0, 0)
+            for methods that return an image instead. attributions: (H, W, C) float32.
+        image: (H, W, C) float32 in [0, 1]. mask: (H, W).
+    """
+
+    target: int
+    label: str
+    heatmap: Array
+    attributions: Array | None = None
+    image: Array | None = None
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    box: tuple[int, int, int, int] | None = None
+    """(x0, y0, x1, y1) in pixels of the sent image, x1 and y1 exclusive."""
+    mask: Array | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainResult(_Outcome):
+    """The explanations for one image: one per target class asked for."""
+
+    predicted_class: int
+    predicted_label: str
+    explanations: list[ClassExplanation]
+    error: SaliencyError | None = None
+
+    @property
+    def heatmap(self) -> Array | None:
+        """The first explanation's heatmap, or None when there is none (e.g. on error)."""
+        return self.explanations[0].heatmap if self.explanations else None
+
+
+@dataclass(frozen=True, eq=False)
+class AttackResult(_Outcome):
+    """One adversarial example and how the model judged it.
+
+    Shape:
+        adversarial: (H, W, C) float32 in [0, 1] at the model's input resolution.
+    """
+
+    adversarial: Array | None
+    label_before: int
+    label_after_torch: int
+    label_after_onnx: int
+    success: bool
+    engines_agree: bool
+    linf: float
+    l2: float
+    target_class: int | None
+    """The class aimed at, or None for an untargeted attack."""
+    eps: float
+    error: SaliencyError | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model in the server's repository."""
+
+    name: str
+    architecture: str
+    input_height: int
+    input_width: int
+    input_channels: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    labels: tuple[str, ...]
+    default_cam_layer: str
+    layers: tuple[str, ...]
+    onnx_max_abs_logit_gap: float
+    onnx_max_rel_logit_gap: float
+    device: str
+
+
+@dataclass(frozen=True, eq=False)
+class ParamSpec:
+    """A parameter a method accepts."""
+
+    name: str
+    type: str
+    """One of "number", "integer", "text", "flag" or "tensor"."""
+    default: ParamValue | None
+    minimum: float | None
+    maximum: float | None
+    choices: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True, eq=False)
+class MethodInfo:
+    """An explanation or attack method the server offers."""
+
+    name: str
+    kind: Literal["explain", "attack"]
+    description: str
+    params: tuple[ParamSpec, ...]
+
+
+@dataclass(frozen=True)
+class AccuracyCurve:
+    """Accuracy under one attack at each ε, judged by torch and by ONNX Runtime."""
+
+    attack: str
+    epsilons: list[float]
+    accuracy: list[float]
+    onnx_accuracy: list[float]
+
+
+@dataclass(frozen=True)
+class SaliencyStability:
+    """How much a saliency method's maps change on images an attack flipped."""
+
+    method: str
+    attack: str
+    eps: float
+    spearman: list[float]
+    ssim: list[float]
+    mean_spearman: float
+    mean_ssim: float
+
+
+@dataclass(frozen=True)
+class EvaluateReport:
+    """A robustness report over a labelled batch."""
+
+    clean_accuracy: float
+    curves: list[AccuracyCurve]
+    stability: list[SaliencyStability]
+
+
+@dataclass(frozen=True, eq=False)
+class ExplainStreamResult(_Outcome):
+    """The answer to one request of an explain stream.
+
+    `error` is the whole request's (unknown model, bad parameter); each image's own error is in
+    its `ExplainResult`.
+    """
+
+    request_id: str
+    results: list[ExplainResult]
+    error: SaliencyError | None = None

@@ -1,0 +1,5 @@
+import sys
+
+from saliency_service.cli import main
+
+sys.exit(main())

@@ -1,0 +1,64 @@
+"""`saliency-server`: serve a model repository over gRPC (the built-in demo one by default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from saliency_service.allocator import tune_glibc_malloc
+from saliency_service.config import ConfigError, ServerConfig
+from saliency_service.models.config import ModelConfigError
+from saliency_service.transport.server import serve
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="saliency-server",
+        description="Serve saliency.v1 (explanations and attacks) for a model repository. "
+        "Every option can also be set as SALIENCY_<OPTION> in the environment.",
+    )
+    parser.add_argument(
+        "--repository",
+        type=Path,
+        help="model repository folder (default: the built-in demo repository)",
+    )
+    parser.add_argument("--host", help="address to bind (default [::])")
+    parser.add_argument("--port", type=int, help="gRPC port (default 50051; 0 = any free port)")
+    parser.add_argument(
+        "--metrics-port", type=int, help="Prometheus /metrics port (default 9090; 0 = off)"
+    )
+    parser.add_argument("--devices", help='"auto" (default) or e.g. "cuda:0,cuda:1" or "cpu"')
+    parser.add_argument("--max-batch-size", type=int)
+    parser.add_argument("--max-queue-delay-ms", type=float)
+    parser.add_argument("--max-queue-size", type=int)
+    parser.add_argument("--grace-period-s", type=float)
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    overrides = {k: v for k, v in vars(args).items() if k != "log_level"}
+    try:
+        config = ServerConfig.from_env(overrides)
+    except ConfigError as error:
+        print(f"saliency-server: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    tune_glibc_malloc()
+    try:
+        asyncio.run(serve(config))
+    except ModelConfigError as error:
+        print(f"saliency-server: cannot load the repository: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

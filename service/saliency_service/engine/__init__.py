@@ -1,0 +1,1 @@
+"""Where compute runs: worker threads per device, so the event loop never waits on it."""

@@ -1,0 +1,264 @@
+"""The explainer registry: proto enum short name → function and its parameters.
+
+`EXPLAIN_METHOD_VANILLA_GRADIENT` is "vanilla_gradient", and so on. Every function is called as
+`function(model, images, targets, chunk_size=…, **resolved_params)`; tests parametrize over this
+dict, so a new entry gets the shared checks.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from saliency_service.explainers._cam_base import LAYER
+from saliency_service.explainers._reduce import REDUCTIONS
+from saliency_service.explainers._reference import BASELINES
+from saliency_service.explainers.attention import HEAD_FUSIONS, attention, attention_rollout
+from saliency_service.explainers.base import ExplainerSpec
+from saliency_service.explainers.cam import cam
+from saliency_service.explainers.class_model import class_model_visualization
+from saliency_service.explainers.eigen_cam import eigen_cam
+from saliency_service.explainers.gradcam import grad_cam
+from saliency_service.explainers.gradcam_plus_plus import grad_cam_plus_plus
+from saliency_service.explainers.gradients import (
+    input_x_gradient,
+    squared_gradient,
+    vanilla_gradient,
+)
+from saliency_service.explainers.guided_grad_cam import guided_grad_cam
+from saliency_service.explainers.hires_cam import hires_cam
+from saliency_service.explainers.integrated_gradients import METHODS, integrated_gradients
+from saliency_service.explainers.layer_cam import layer_cam
+from saliency_service.explainers.score_cam import score_cam
+from saliency_service.explainers.smoothgrad import smoothgrad
+from saliency_service.explainers.xgrad_cam import xgrad_cam
+from saliency_service.params import Param
+
+
+def _reduce(default: str) -> Param:
+    return Param(
+        "reduce",
+        "text",
+        default,
+        "how the channels of the attributions collapse into the heatmap: max or mean of |·|, "
+        "mean, or sum",
+        choices=REDUCTIONS,
+    )
+
+
+_SEED = Param(
+    "seed",
+    "integer",
+    0,
+    "seeds the random noise; each image gets the same noise whatever else is in the batch",
+    minimum=0,
+    maximum=2**31 - 1,
+)
+_SMOOTHING = (
+    Param("samples", "integer", 50, "noisy copies per image", minimum=1, maximum=1024),
+    Param(
+        "noise",
+        "number",
+        0.15,
+        "noise standard deviation as a fraction of the image's value range (x_max − x_min)",
+        minimum=0.0,
+        maximum=1.0,
+    ),
+    _SEED,
+)
+_REFERENCE = (
+    Param(
+        "baseline",
+        "text",
+        "black",
+        "the reference image x': black (zeros), blurred input, uniform noise, or given",
+        choices=BASELINES,
+    ),
+    Param(
+        "blur_sigma",
+        "number",
+        5.0,
+        "Gaussian blur of the 'blurred' baseline, in pixels",
+        minimum=0.1,
+        maximum=64.0,
+    ),
+    Param("seed", "integer", 0, "seeds the 'uniform' baseline", minimum=0, maximum=2**31 - 1),
+    Param(
+        "baseline_image",
+        "tensor",
+        None,
+        "the 'given' baseline: (C, H, W) float32 pixels in [0, 1], the images' size",
+    ),
+)
+
+EXPLAINERS: dict[str, ExplainerSpec] = {
+    "vanilla_gradient": ExplainerSpec(
+        name="vanilla_gradient",
+        function=vanilla_gradient,
+        params=(_reduce("abs_max"),),
+        description="gradient of the class score w.r.t. the pixels (Simonyan et al. 2014)",
+    ),
+    "squared_gradient": ExplainerSpec(
+        name="squared_gradient",
+        function=squared_gradient,
+        params=(_reduce("sum"),),
+        description="squared gradient, sensitivity analysis (Montavon et al. 2018)",
+    ),
+    "input_x_gradient": ExplainerSpec(
+        name="input_x_gradient",
+        function=input_x_gradient,
+        params=(_reduce("sum"),),
+        description="pixels times the gradient (Shrikumar et al. 2016)",
+    ),
+    "smoothgrad": ExplainerSpec(
+        name="smoothgrad",
+        function=partial(smoothgrad, mode="smoothgrad"),
+        params=(*_SMOOTHING, _reduce("abs_mean")),
+        description="mean gradient over noisy copies of the image (Smilkov et al. 2017)",
+    ),
+    "smoothgrad_squared": ExplainerSpec(
+        name="smoothgrad_squared",
+        function=partial(smoothgrad, mode="smoothgrad_squared"),
+        params=(*_SMOOTHING, _reduce("abs_mean")),
+        description="mean squared gradient over noisy copies (Hooker et al. 2019)",
+    ),
+    "vargrad": ExplainerSpec(
+        name="vargrad",
+        function=partial(smoothgrad, mode="vargrad"),
+        params=(*_SMOOTHING, _reduce("abs_mean")),
+        description="variance of the gradient over noisy copies (Adebayo et al. 2018)",
+    ),
+    "integrated_gradients": ExplainerSpec(
+        name="integrated_gradients",
+        function=integrated_gradients,
+        params=(
+            Param("steps", "integer", 50, "points on the path", minimum=2, maximum=4096),
+            Param(
+                "method",
+                "text",
+                "gausslegendre",
+                "quadrature rule, named as in Captum",
+                choices=METHODS,
+            ),
+            *_REFERENCE,
+            _reduce("sum"),
+        ),
+        description="path integral of gradients from a baseline (Sundararajan et al. 2017); "
+        "reports the completeness gap",
+    ),
+    "cam": ExplainerSpec(
+        name="cam",
+        function=cam,
+        params=(LAYER,),
+        description="class activation map: final linear weights times the feature map, for "
+        "networks ending in global average pooling + one linear layer (Zhou et al. 2016)",
+    ),
+    "grad_cam": ExplainerSpec(
+        name="grad_cam",
+        function=grad_cam,
+        params=(LAYER,),
+        description="feature map weighted by its spatially averaged gradients, ReLU "
+        "(Selvaraju et al. 2017)",
+    ),
+    "grad_cam_plus_plus": ExplainerSpec(
+        name="grad_cam_plus_plus",
+        function=grad_cam_plus_plus,
+        params=(LAYER,),
+        description="Grad-CAM with higher-order pixel weights (Chattopadhay et al. 2018, eq. 19)",
+    ),
+    "layer_cam": ExplainerSpec(
+        name="layer_cam",
+        function=layer_cam,
+        params=(LAYER,),
+        description="feature map times its positive gradients, position by position "
+        "(Jiang et al. 2021)",
+    ),
+    "hires_cam": ExplainerSpec(
+        name="hires_cam",
+        function=hires_cam,
+        params=(LAYER,),
+        description="feature map times its gradients element-wise (Draelos & Carin 2020)",
+    ),
+    "xgrad_cam": ExplainerSpec(
+        name="xgrad_cam",
+        function=xgrad_cam,
+        params=(LAYER,),
+        description="gradients averaged with the feature map's values as weights (Fu et al. 2020)",
+    ),
+    "score_cam": ExplainerSpec(
+        name="score_cam",
+        function=score_cam,
+        params=(LAYER,),
+        description="channels weighted by the class score of the input masked by each; one "
+        "forward pass per channel, no gradients (Wang et al. 2020)",
+    ),
+    "eigen_cam": ExplainerSpec(
+        name="eigen_cam",
+        function=eigen_cam,
+        params=(LAYER,),
+        description="first principal component of the feature map; class-agnostic "
+        "(Muhammad & Yeasin 2020)",
+    ),
+    "guided_grad_cam": ExplainerSpec(
+        name="guided_grad_cam",
+        function=guided_grad_cam,
+        params=(LAYER, _reduce("abs_max")),
+        description="guided backpropagation times the upsampled Grad-CAM (Selvaraju et al. 2017)",
+    ),
+    "attention": ExplainerSpec(
+        name="attention",
+        function=attention,
+        params=(
+            Param(
+                "layer_index",
+                "integer",
+                -1,
+                "which self-attention layer, from 0; negative counts from the last (-1)",
+                minimum=-1024,
+                maximum=1023,
+            ),
+            Param(
+                "head_fusion",
+                "text",
+                "mean",
+                "how the heads combine",
+                choices=HEAD_FUSIONS,
+            ),
+        ),
+        description="a vision transformer's class-token attention over the patches at one "
+        "layer; class-agnostic",
+    ),
+    "attention_rollout": ExplainerSpec(
+        name="attention_rollout",
+        function=attention_rollout,
+        params=(
+            Param("head_fusion", "text", "mean", "how the heads combine", choices=HEAD_FUSIONS),
+        ),
+        description="attention multiplied through the layers with the residual as identity "
+        "(Abnar & Zuidema 2020); class-agnostic",
+    ),
+    "class_model_visualization": ExplainerSpec(
+        name="class_model_visualization",
+        function=class_model_visualization,
+        params=(
+            Param("steps", "integer", 100, "gradient-ascent steps", minimum=1, maximum=10000),
+            Param(
+                "learning_rate",
+                "number",
+                1.0,
+                "step size, in pixels per unit of gradient",
+                minimum=0.0,
+                maximum=1e6,
+            ),
+            Param(
+                "l2",
+                "number",
+                1e-3,
+                "λ, the weight of the penalty on the squared distance from mid-grey",
+                minimum=0.0,
+                maximum=1e6,
+            ),
+        ),
+        description="an image the model scores highly as the target class, by gradient ascent "
+        "from grey (Simonyan et al. 2014); returns an image",
+    ),
+}

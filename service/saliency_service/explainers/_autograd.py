@@ -1,0 +1,60 @@
+"""Target scores and their input gradients, in chunks: the one place explainers call autograd."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def chunks(total: int, chunk_size: int | None) -> list[slice]:
+    """Consecutive slices covering `range(total)`, each at most `chunk_size` long.
+
+    Raises:
+        ValueError: `chunk_size` is not positive.
+    """
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    step = max(total, 1) if chunk_size is None else chunk_size
+    return [slice(start, min(start + step, total)) for start in range(0, total, step)]
+
+
+def target_scores(
+    model: nn.Module, inputs: Tensor, targets: Tensor, chunk_size: int | None = None
+) -> Tensor:
+    """The logit `f_c(x)` of each row's target class, without building a graph.
+
+    Shape:
+        inputs: (N, C, H, W); targets: (N,); returns (N,).
+    """
+    with torch.no_grad():
+        return torch.cat(
+            [_pick(model(inputs[rows]), targets[rows]) for rows in chunks(len(inputs), chunk_size)]
+        )
+
+
+def input_gradients(
+    model: nn.Module, inputs: Tensor, targets: Tensor, chunk_size: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """`∇_x f_c(x)` per row, and `f_c(x)`, one backward pass per chunk.
+
+    Rows are independent (the model is in eval mode), so the gradient of the summed target
+    logits w.r.t. the batch is each row's own gradient. Only the input's gradient is asked of
+    autograd, so no weight gradient is computed or accumulated, whatever `requires_grad` the
+    parameters have.
+
+    Shape:
+        inputs: (N, C, H, W); targets: (N,); returns ((N, C, H, W), (N,)).
+    """
+    gradients, scores = [], []
+    with torch.enable_grad():
+        for rows in chunks(len(inputs), chunk_size):
+            leaf = inputs[rows].detach().requires_grad_(True)
+            picked = _pick(model(leaf), targets[rows])
+            (gradient,) = torch.autograd.grad(picked.sum(), leaf)
+            gradients.append(gradient)
+            scores.append(picked.detach())
+    return torch.cat(gradients), torch.cat(scores)
+
+
+def _pick(logits: Tensor, targets: Tensor) -> Tensor:
+    return logits.gather(1, targets[:, None])[:, 0]

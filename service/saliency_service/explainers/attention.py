@@ -1,0 +1,197 @@
+"""Attention maps and attention rollout of a vision transformer.
+
+Attention map (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", arXiv:2010.11929):
+the class token's attention over the patches at one layer, heads fused.
+Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers",
+arXiv:2005.00928, §3): per layer A' = ½·A + ½·I (the residual connection), rows renormalised,
+multiplied over the layers from the first to the last; the map is the class token's row.
+
+torchvision's `EncoderBlock` calls its `nn.MultiheadAttention` with `need_weights=False`, so a
+forward hook recomputes softmax(Q Kᵀ / √d) per head (Vaswani et al. 2017, eq. 1) from the
+module's own input and projection weights. The hook returns nothing, so the model's outputs are
+unchanged, and it is removed in `finally`. Both methods are class-agnostic: `targets` are not
+used. Heads are fused by their mean (default), max or min; rows are renormalised after the
+identity is added, which matters for max and min (their rows do not sum to 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from math import isqrt, sqrt
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from saliency_service.errors import InvalidRequest, UnsupportedMethod
+from saliency_service.explainers._cam_base import upsample
+from saliency_service.explainers.base import Explanation
+
+HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
+
+
+def attention(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    *,
+    layer_index: int = -1,
+    head_fusion: str = "mean",
+) -> Explanation:
+    """The class token's attention over the patches at one self-attention layer.
+
+    Args:
+        model: a vision transformer taking pixels in [0, 1], in eval mode.
+        images: the batch, not modified.
+        targets: unused (attention does not depend on the class).
+        layer_index: which self-attention layer, counted from 0; negative counts from the end.
+        head_fusion: "mean", "max" or "min" over the heads.
+
+    Returns:
+        `heatmap`: the fused attention of the class token to each patch, upsampled, raw.
+
+    Raises:
+        UnsupportedMethod: the model has no self-attention over a class token and a square grid.
+        InvalidRequest: `layer_index` or `head_fusion` is out of range.
+
+    Shape:
+        images: (N, C, H, W); heatmap: (N, H, W).
+    """
+    layers = attention_weights(model, images)
+    if not -len(layers) <= layer_index < len(layers):
+        raise InvalidRequest(
+            f"layer_index must be in [{-len(layers)}, {len(layers)}) for this model's "
+            f"{len(layers)} attention layers; got {layer_index}"
+        )
+    return _class_token_heatmap(_fuse(layers[layer_index], head_fusion), images)
+
+
+def attention_rollout(
+    model: nn.Module, images: Tensor, targets: Tensor, *, head_fusion: str = "mean"
+) -> Explanation:
+    """Attention rollout (Abnar & Zuidema 2020) from the input patches to the last class token.
+
+    Args:
+        model: a vision transformer taking pixels in [0, 1], in eval mode.
+        images: the batch, not modified.
+        targets: unused (attention does not depend on the class).
+        head_fusion: "mean", "max" or "min" over the heads.
+
+    Returns:
+        `heatmap`: the class token's row of the rollout over the patches, upsampled, raw.
+
+    Raises:
+        UnsupportedMethod: the model has no self-attention over a class token and a square grid.
+        InvalidRequest: `head_fusion` is not one of the choices.
+
+    Shape:
+        images: (N, C, H, W); heatmap: (N, H, W).
+    """
+    layers = attention_weights(model, images)
+    tokens = layers[0].shape[-1]
+    identity = torch.eye(tokens, device=images.device, dtype=layers[0].dtype)
+    rollout = identity.expand(len(images), tokens, tokens)
+    for weights in layers:
+        # §3: the residual connection as an identity, equally weighted; rows sum to 1 again.
+        mixed = 0.5 * _fuse(weights, head_fusion) + 0.5 * identity
+        rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
+    return _class_token_heatmap(rollout, images)
+
+
+def attention_weights(model: nn.Module, images: Tensor) -> list[Tensor]:
+    """Every self-attention layer's per-head weights, in the order the layers run.
+
+    Raises:
+        UnsupportedMethod: the model has no `nn.MultiheadAttention`.
+
+    Shape:
+        images: (N, C, H, W); each entry (N, heads, L, L), rows summing to 1.
+    """
+    layers = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    if not layers:
+        raise UnsupportedMethod(
+            "attention maps need a vision transformer whose self-attention layers are "
+            "nn.MultiheadAttention over a class token and a square grid of patches (e.g. "
+            "vit_b_16); this model has none (swin_t's attention is windowed, CNNs have none)"
+        )
+    with _recording(layers) as recorded, torch.no_grad():
+        model(images)
+    return recorded
+
+
+@contextmanager
+def _recording(layers: list[nn.MultiheadAttention]) -> Iterator[list[Tensor]]:
+    recorded: list[Tensor] = []
+    handles = [
+        layer.register_forward_hook(partial(_record, layer, recorded), with_kwargs=True)
+        for layer in layers
+    ]
+    try:
+        yield recorded
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _record(
+    layer: nn.MultiheadAttention,
+    recorded: list[Tensor],
+    module: nn.Module,
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
+    output: object,
+) -> None:
+    """Forward hook: append the layer's attention weights; returns None, so outputs stay."""
+    query = args[0] if args else kwargs.get("query")
+    key = args[1] if len(args) > 1 else kwargs.get("key")
+    masked = kwargs.get("attn_mask") is not None or kwargs.get("key_padding_mask") is not None
+    if masked or not isinstance(query, Tensor) or not isinstance(key, Tensor):
+        raise UnsupportedMethod("attention maps need unmasked self-attention called with tensors")
+    recorded.append(_softmax_weights(layer, query, key))
+
+
+def _softmax_weights(module: nn.MultiheadAttention, query: Tensor, key: Tensor) -> Tensor:
+    """softmax(Q Kᵀ / √d) per head, from the module's packed input projection."""
+    if module.in_proj_weight is None or module.bias_k is not None:
+        raise UnsupportedMethod(
+            "attention maps need self-attention with a packed query/key/value projection "
+            "and no extra key bias, as torchvision's VisionTransformer has"
+        )
+    if not module.batch_first:
+        query, key = query.transpose(0, 1), key.transpose(0, 1)
+    weight_q, weight_k, _ = module.in_proj_weight.chunk(3)
+    bias_q, bias_k = (None, None)
+    if module.in_proj_bias is not None:
+        bias_q, bias_k, _ = module.in_proj_bias.chunk(3)
+    n, length, heads = query.shape[0], query.shape[1], module.num_heads
+    q = F.linear(query, weight_q, bias_q).reshape(n, length, heads, -1).transpose(1, 2)
+    k = F.linear(key, weight_k, bias_k).reshape(n, key.shape[1], heads, -1).transpose(1, 2)
+    return (q @ k.transpose(-2, -1) / sqrt(q.shape[-1])).softmax(dim=-1)
+
+
+def _fuse(weights: Tensor, head_fusion: str) -> Tensor:
+    """(N, heads, L, L) -> (N, L, L) by the mean, max or min over the heads."""
+    if head_fusion == "mean":
+        return weights.mean(dim=1)
+    if head_fusion == "max":
+        return weights.amax(dim=1)
+    if head_fusion == "min":
+        return weights.amin(dim=1)
+    raise InvalidRequest(
+        f"head_fusion must be one of {', '.join(HEAD_FUSIONS)}; got {head_fusion!r}"
+    )
+
+
+def _class_token_heatmap(matrix: Tensor, images: Tensor) -> Explanation:
+    """Row 0 (the class token) over the patch columns, as a square grid upsampled to the input."""
+    patches = matrix[:, 0, 1:]
+    side = isqrt(patches.shape[1])
+    if side * side != patches.shape[1]:
+        raise UnsupportedMethod(
+            f"attention maps need a class token and a square grid of patches; this model has "
+            f"{matrix.shape[-1]} tokens"
+        )
+    grid = patches.reshape(-1, side, side)
+    return Explanation(heatmap=upsample(grid, (images.shape[-2], images.shape[-1])))

@@ -1,0 +1,75 @@
+"""CAM (Zhou et al. 2016, "Learning Deep Features for Discriminative Localization",
+https://arxiv.org/abs/1512.04150).
+
+M_c = Σ_k w^c_k f_k(x, y) (eq. 2), where the network computes its logits as
+S_c = Σ_k w^c_k GAP(f_k) + b_c: a global average pool and one linear layer after the feature map.
+
+Rather than trusting the architecture's name, the head is checked on the batch itself: some
+`nn.Linear` with K inputs and one output per class must reproduce the logits from the pooled
+feature map (or from the pooled ReLU of it: DenseNet applies `F.relu` after its last module).
+Otherwise CAM is undefined and `UnsupportedMethod` says why. The family's ReLU is applied.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from saliency_service.errors import UnsupportedMethod
+from saliency_service.explainers._cam_base import explanation, weighted_sum
+from saliency_service.explainers._layer_capture import capture_activations, module_name
+from saliency_service.explainers.base import Explanation
+
+
+def cam(model: nn.Module, images: Tensor, targets: Tensor, *, layer: nn.Module) -> Explanation:
+    """CAM of each image for its target class at `layer`, the feature map the pool reads.
+
+    Args:
+        model: pixels in [0, 1] -> logits, in eval mode.
+        images: the batch, not modified.
+        targets: the class explained for each row.
+        layer: the module whose output is globally average-pooled into the final linear layer.
+
+    Returns:
+        `heatmap`: ReLU(Σ_k w^c_k A^k) upsampled to (H, W), raw.
+
+    Raises:
+        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
+        UnsupportedMethod: the logits are not a linear function of the pooled feature map.
+
+    Shape:
+        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
+    """
+    activations, logits = capture_activations(model, layer, images, targets)
+    features, linear = _pooled_linear_head(model, layer, activations, logits)
+    return explanation(weighted_sum(features, linear.weight[targets]).clamp_min(0), images)
+
+
+def _pooled_linear_head(
+    model: nn.Module, layer: nn.Module, activations: Tensor, logits: Tensor
+) -> tuple[Tensor, nn.Linear]:
+    channels, classes = activations.shape[1], logits.shape[1]
+    name = module_name(model, layer)
+    linears = [
+        module
+        for module in model.modules()
+        if isinstance(module, nn.Linear)
+        and (module.in_features, module.out_features) == (channels, classes)
+    ]
+    if not linears:
+        raise UnsupportedMethod(
+            f"CAM needs global average pooling and one linear layer after the feature map; no "
+            f"nn.Linear maps the {channels} channels of layer '{name}' to the {classes} classes "
+            "(e.g. vgg16's and mobilenet_v3's heads stack several linear layers); use grad_cam"
+        )
+    tolerance = 1e-4 * logits.abs().max().clamp_min(1.0)
+    with torch.no_grad():
+        for features in (activations, activations.clamp_min(0)):
+            for linear in reversed(linears):
+                if (linear(features.mean(dim=(2, 3))) - logits).abs().max() <= tolerance:
+                    return features, linear
+    raise UnsupportedMethod(
+        f"CAM needs logits = linear(global average pool(layer '{name}')), and this network's "
+        "head does something else in between (e.g. convnext's LayerNorm, vit's class token); "
+        "use grad_cam"
+    )

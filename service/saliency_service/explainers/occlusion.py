@@ -1,0 +1,91 @@
+"""Occlusion: how much the class score drops when a sliding square patch is blanked out.
+
+M. D. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014
+(arXiv:1311.2901), §4.2 "Occlusion Sensitivity". Like Captum's `Occlusion`, a pixel's value is
+the mean drop over the windows that cover it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from saliency_service.explainers._autograd import chunks, target_scores
+from saliency_service.explainers.base import Explanation
+
+
+def window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Offsets of the windows along one axis: every `stride`, plus one flush with the end.
+
+    Captum stops at the last whole stride, which leaves the last `(size − window) mod stride`
+    rows uncovered; the extra window covers them. A window wider than the axis is clipped.
+
+    Raises:
+        ValueError: `window` or `stride` is not positive.
+    """
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be at least 1, got {window} and {stride}")
+    last = max(size - window, 0)
+    starts = list(range(0, last + 1, stride))
+    return starts if starts[-1] == last else [*starts, last]
+
+
+def occlusion(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    *,
+    window: int = 16,
+    stride: int = 8,
+    baseline_value: float = 0.0,
+    chunk_size: int | None = None,
+) -> Explanation:
+    """`f_c(x) − f_c(x with a window set to baseline_value)`, averaged per pixel over windows.
+
+    All channels of a window are occluded together, so there is one value per pixel and no
+    per-channel attributions. Each image costs one forward pass per window:
+    `⌈(H − window) / stride + 1⌉ × ⌈(W − window) / stride + 1⌉` of them.
+
+    Args:
+        model: maps pixels in [0, 1] to logits.
+        images: the batch, in [0, 1].
+        targets: one class per image.
+        window: side of the square patch, in pixels.
+        stride: step between patches, in pixels.
+        baseline_value: the pixel value an occluded patch takes (0 is black).
+        chunk_size: most occluded copies per forward pass; None for all at once.
+
+    Returns:
+        heatmap: the mean score drop of the windows covering each pixel (positive where
+        occlusion lowers the score).
+
+    Shape:
+        images: (N, C, H, W); targets: (N,); heatmap (N, H, W).
+    """
+    n, _, height, width = images.shape
+    device = images.device
+    tops = torch.tensor(window_starts(height, window, stride), device=device)
+    lefts = torch.tensor(window_starts(width, window, stride), device=device)
+    corners = torch.cartesian_prod(tops, lefts)  # (P, 2): every window's top-left corner
+    windows = len(corners)
+    scores = target_scores(model, images, targets, chunk_size)
+    drops = torch.zeros(n, height, width, dtype=images.dtype, device=device)
+    for span in chunks(n * windows, chunk_size):
+        # Flat index = image × windows + window, so a chunk may span several images.
+        flat = torch.arange(span.start, span.stop, device=device)
+        rows, masks = flat // windows, _masks(corners[flat % windows], window, height, width)
+        occluded = torch.where(masks[:, None], baseline_value, images[rows])
+        drop = scores[rows] - target_scores(model, occluded, targets[rows])
+        drops.index_add_(0, rows, drop.view(-1, 1, 1) * masks)
+    coverage = _masks(corners, window, height, width).sum(dim=0)
+    return Explanation(heatmap=drops / coverage)
+
+
+def _masks(corners: Tensor, window: int, height: int, width: int) -> Tensor:
+    # (P, 2) corners → (P, H, W) booleans, True inside each window.
+    ys = torch.arange(height, device=corners.device)
+    xs = torch.arange(width, device=corners.device)
+    top, left = corners[:, :1], corners[:, 1:]
+    inside_y = (ys >= top) & (ys < top + window)
+    inside_x = (xs >= left) & (xs < left + window)
+    return inside_y[:, :, None] & inside_x[:, None, :]

@@ -1,0 +1,105 @@
+"""Turn what a client sent into the model's input: decode, check, convert to pixels in [0, 1]."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from torch import Tensor
+
+from saliency_service.errors import InvalidRequest
+
+RawImage = bytes | np.ndarray
+
+
+def to_pixels(image: RawImage, channels: int, max_pixels: int) -> Tensor:
+    """Decode or check one image and return it as float32 (C, H, W) in [0, 1].
+
+    Encoded files must be PNG or JPEG; raw arrays (H, W) or (H, W, C) with C in {1, 3},
+    uint8 (0..255) or float32 (0..1). Grey images are repeated to 3 channels for RGB models.
+
+    Raises:
+        InvalidRequest: undecodable, wrong shape or dtype, NaN/Inf, out of range, or larger
+            than `max_pixels`; the message says which and what is allowed.
+    """
+    array = _decode(image, max_pixels) if isinstance(image, bytes) else _check_array(image)
+    height, width = array.shape[:2]
+    if height * width > max_pixels:
+        raise InvalidRequest(
+            f"image is {width}x{height} = {height * width} pixels; the limit is {max_pixels}"
+        )
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.dtype == np.uint8:
+        pixels = torch.from_numpy(np.ascontiguousarray(array)).float().div_(255.0)
+    else:
+        pixels = torch.from_numpy(np.array(array, dtype=np.float32))
+    pixels = pixels.permute(2, 0, 1).contiguous()
+    if pixels.shape[0] == 1 and channels == 3:
+        pixels = pixels.expand(3, -1, -1).contiguous()
+    if pixels.shape[0] != channels:
+        raise InvalidRequest(f"image has {pixels.shape[0]} channels; the model takes {channels}")
+    return pixels
+
+
+def resize(values: Tensor, height: int, width: int) -> Tensor:
+    """Bilinear (antialiased) resize of the last two dimensions; unchanged if already that size.
+
+    Used for images and heatmaps alike, so it does not clamp: bilinear weights are positive and
+    sum to one, so pixels in [0, 1] stay in [0, 1] up to rounding.
+    """
+    if tuple(values.shape[-2:]) == (height, width):
+        return values
+    lead = values.shape[:-2]
+    batch = values.reshape(-1, 1, *values.shape[-2:]).float()
+    out = F.interpolate(
+        batch, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+    )
+    return out.reshape(*lead, height, width)
+
+
+def _decode(data: bytes, max_pixels: int) -> np.ndarray:
+    if not data:
+        raise InvalidRequest("image is empty: send PNG/JPEG bytes or a pixel tensor")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (then errors) on huge images; we check the size ourselves below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as img:
+                width, height = img.size
+                if width * height > max_pixels:
+                    raise InvalidRequest(
+                        f"image is {width}x{height} = {width * height} pixels; "
+                        f"the limit is {max_pixels}"
+                    )
+                mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
+                return np.asarray(img.convert(mode))
+    except InvalidRequest:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InvalidRequest(
+            f"cannot decode image ({len(data)} bytes): not a valid PNG or JPEG file"
+        ) from None
+
+
+def _check_array(array: np.ndarray) -> np.ndarray:
+    if array.dtype not in (np.uint8, np.float32):
+        raise InvalidRequest(f"pixel dtype {array.dtype} is not supported; use uint8 or float32")
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3)):
+        raise InvalidRequest(
+            f"pixel tensor has shape {tuple(array.shape)}; expected (H, W) or (H, W, C), C in 1, 3"
+        )
+    if min(array.shape[:2]) == 0:
+        raise InvalidRequest(f"pixel tensor has shape {tuple(array.shape)}: no pixels")
+    if array.dtype == np.float32:
+        if not np.isfinite(array).all():
+            raise InvalidRequest("pixel tensor contains NaN or Inf")
+        if array.min() < 0.0 or array.max() > 1.0:
+            raise InvalidRequest(
+                f"float32 pixels must lie in [0, 1]; got [{array.min():g}, {array.max():g}]"
+            )
+    return array

@@ -1,0 +1,1 @@
+"""The gRPC edge: the only place (with the client) that knows protobuf."""
