@@ -5,4 +5,11 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
 .venv/bin/pip install --quiet ./client '.[test]'
+# tests/integration/test_metrics_scrape.py scrapes the service with a real Prometheus server:
+# Debian's package, installed here when missing (the test fails, not skips, without it).
+if ! command -v prometheus >/dev/null; then
+    sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+fi
 .venv/bin/python -m pytest "$@"

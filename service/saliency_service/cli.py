@@ -31,11 +31,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--metrics-port", type=int, help="Prometheus /metrics port (default 9090; 0 = off)"
     )
+    parser.add_argument(
+        "--probe-port", type=int, help="plain-text port with health only, for probes (0 = off)"
+    )
     parser.add_argument("--devices", help='"auto" (default) or e.g. "cuda:0,cuda:1" or "cpu"')
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--max-queue-delay-ms", type=float)
     parser.add_argument("--max-queue-size", type=int)
     parser.add_argument("--grace-period-s", type=float)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; turns TLS on")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--tls-client-ca", type=Path, help="PEM CA that client certificates must chain to (mTLS)"
+    )
+    parser.add_argument(
+        "--auth-tokens-file",
+        type=Path,
+        help="bearer tokens, one per line; also SALIENCY_AUTH_TOKENS (comma-separated)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 
@@ -56,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(serve(config))
     except ModelConfigError as error:
         print(f"saliency-server: cannot load the repository: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    except ConfigError as error:  # TLS files or tokens found unusable when read
+        print(f"saliency-server: {error}", file=sys.stderr)  # noqa: T201
         return 2
     return 0
 

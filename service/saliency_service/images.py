@@ -77,7 +77,8 @@ def _decode(data: bytes, max_pixels: int) -> np.ndarray:
                         f"the limit is {max_pixels}"
                     )
                 mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-                return np.asarray(img.convert(mode))
+                # A writable copy: torch refuses to wrap read-only memory without a warning.
+                return np.array(img.convert(mode))
     except InvalidRequest:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):

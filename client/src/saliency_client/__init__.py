@@ -9,6 +9,7 @@ Needs only grpcio, protobuf and numpy.
 
 from importlib import metadata as _metadata
 
+from saliency_client._channel import tls_credentials
 from saliency_client._requests import ExplainJob
 from saliency_client.async_client import AsyncSaliencyClient
 from saliency_client.client import SaliencyClient
@@ -88,6 +89,7 @@ __all__ = [
     "SaliencyStability",
     "save_image",
     "save_overlay",
+    "tls_credentials",
     "Unauthenticated",
     "Unavailable",
     "Unimplemented",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +22,26 @@ ProgressCallback = Callable[[float, str], None]
 """Called with (progress in [0, 1], stage name) for each progress message of Evaluate."""
 
 _MIB = 1024 * 1024
+# Every saliency.v1 call is free of side effects, so each may be retried: on UNAVAILABLE (a pod
+# draining or gone; round-robin then picks another) and RESOURCE_EXHAUSTED (a full queue), with
+# exponential backoff. Throttling stops retries once more than ~10% of calls fail, so a fleet
+# that is overloaded as a whole is not hit with extra load.
+# https://github.com/grpc/proposal/blob/master/A6-client-retries.md
+_SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": [{"service": "saliency.v1.Saliency"}],
+            "retryPolicy": {
+                "maxAttempts": 4,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+            },
+        }
+    ],
+    "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+}
 _DEFAULT_OPTIONS: dict[str, Any] = {
     # gRPC refuses replies over 4 MiB by default; a batch of heatmaps or adversarial images
     # (32 × 224 × 224 × 3 float32 is 19 MiB) is far larger.
@@ -26,6 +49,8 @@ _DEFAULT_OPTIONS: dict[str, Any] = {
     # gRPC keeps connections open, so a "dns:///" name with many addresses (a Kubernetes
     # headless Service) would pin every call to one pod under the default pick_first.
     "grpc.lb_policy_name": "round_robin",
+    "grpc.enable_retries": 1,
+    "grpc.service_config": json.dumps(_SERVICE_CONFIG),
 }
 
 
@@ -44,6 +69,48 @@ def target_list(target: str | Sequence[str]) -> list[str]:
 def channel_options(options: ChannelOptions) -> list[tuple[str, Any]]:
     """Return the client's default channel options overridden by the caller's."""
     return list({**_DEFAULT_OPTIONS, **dict(options)}.items())
+
+
+def call_metadata(metadata: Metadata, token: str | None) -> tuple[tuple[str, str | bytes], ...]:
+    """Return `metadata` plus, given a `token`, the `authorization: Bearer` header.
+
+    Raises:
+        InvalidArgument: the token is empty or has white space, which no header can carry.
+    """
+    if token is None:
+        return tuple(metadata)
+    if not token or token != token.strip() or any(c.isspace() for c in token):
+        raise InvalidArgument("token must be non-empty and without white space")
+    return (*metadata, ("authorization", f"Bearer {token}"))
+
+
+def tls_credentials(
+    ca_file: str | os.PathLike[str] | None = None,
+    cert_file: str | os.PathLike[str] | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+) -> grpc.ChannelCredentials:
+    """Return credentials for a TLS channel; with `cert_file` and `key_file`, mutual TLS.
+
+    Args:
+        ca_file: PEM CA that signed the server's certificate; None trusts the system's roots.
+        cert_file: PEM certificate chain the client presents (for servers that require one).
+        key_file: PEM private key of `cert_file`.
+
+    Raises:
+        InvalidArgument: only one of `cert_file` and `key_file` is given.
+        OSError: a file cannot be read.
+    """
+    if (cert_file is None) != (key_file is None):
+        raise InvalidArgument("cert_file and key_file must be given together")
+
+    def read(path: str | os.PathLike[str] | None) -> bytes | None:
+        return None if path is None else Path(path).read_bytes()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(ca_file),
+        private_key=read(key_file),
+        certificate_chain=read(cert_file),
+    )
 
 
 def report_or_progress(

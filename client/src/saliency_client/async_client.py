@@ -17,6 +17,7 @@ from saliency_client._channel import (
     JobFeed,
     Metadata,
     ProgressCallback,
+    call_metadata,
     channel_options,
     report_or_progress,
     target_list,
@@ -62,6 +63,7 @@ class AsyncSaliencyClient:
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Metadata = (),
         options: ChannelOptions = (),
+        token: str | None = None,
     ) -> None:
         """Open a channel per target, as `SaliencyClient` does."""
         merged = channel_options(options)
@@ -75,7 +77,10 @@ class AsyncSaliencyClient:
         stubs = [saliency_pb2_grpc.SaliencyStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
         self._stubs = itertools.cycle(stubs)
         # Every call gets the client's deadline and metadata.
-        self._per_call: dict[str, Any] = {"timeout": timeout, "metadata": tuple(metadata)}
+        self._per_call: dict[str, Any] = {
+            "timeout": timeout,
+            "metadata": call_metadata(metadata, token),
+        }
 
     async def __aenter__(self) -> AsyncSaliencyClient:
         """Return the client itself."""

@@ -15,6 +15,7 @@ from saliency_client._channel import (
     JobFeed,
     Metadata,
     ProgressCallback,
+    call_metadata,
     channel_options,
     report_or_progress,
     target_list,
@@ -53,14 +54,21 @@ class SaliencyClient:
     `SaliencyError` subclass; an image that fails inside a call puts its error in its result.
     Bad arguments raise `InvalidArgument` before anything is sent.
 
+    Calls that fail with UNAVAILABLE or RESOURCE_EXHAUSTED are retried (up to 4 attempts,
+    with exponential backoff, within the call's deadline): every call is free of side effects.
+
     Args:
-        target: "host:port" or any gRPC target ("dns:///saliency:50051"), or several, which
-            calls then rotate over.
+        target: "host:port" or any gRPC target, or several, which calls then rotate over.
+            "dns:///saliency.ns.svc:50051" (a Kubernetes headless Service) or
+            "ipv4:10.0.0.1:50051,10.0.0.2:50051" balance round-robin over every address.
         timeout: deadline of each call in seconds; None waits forever.
-        credentials: for TLS (`grpc.ssl_channel_credentials()`); None connects in plain text.
-        metadata: sent with every call, e.g. `[("authorization", "Bearer ...")]`.
+        credentials: for TLS, e.g. `tls_credentials(ca_file=..., cert_file=..., key_file=...)`
+            (mutual TLS with a client certificate); None connects in plain text.
+        metadata: sent with every call.
         options: gRPC channel options; they override the client's defaults (a 256 MiB reply
-            limit and round-robin load balancing).
+            limit, round-robin load balancing and the retry policy; `("grpc.enable_retries",
+            0)` turns retries off).
+        token: a bearer token for servers with auth, sent as `authorization: Bearer <token>`.
     """
 
     def __init__(
@@ -71,6 +79,7 @@ class SaliencyClient:
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Metadata = (),
         options: ChannelOptions = (),
+        token: str | None = None,
     ) -> None:
         """Open a channel per target; gRPC connects lazily, on the first call."""
         merged = channel_options(options)
@@ -84,7 +93,10 @@ class SaliencyClient:
         stubs = [saliency_pb2_grpc.SaliencyStub(c) for c in self._channels]  # type: ignore[no-untyped-call]
         self._stubs = itertools.cycle(stubs)
         # Every call gets the client's deadline and metadata.
-        self._per_call: dict[str, Any] = {"timeout": timeout, "metadata": tuple(metadata)}
+        self._per_call: dict[str, Any] = {
+            "timeout": timeout,
+            "metadata": call_metadata(metadata, token),
+        }
 
     def __enter__(self) -> SaliencyClient:
         """Return the client itself."""

@@ -16,9 +16,9 @@ import numpy as np
 
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star", "ring")
 
-# Circumradius range of the object, as a fraction of the image side: 8-15 px at 64 px, so the
-# object spans roughly 14-30 px.
-_RADIUS_RANGE = (0.125, 0.235)
+# Circumradius range of the object, as a fraction of the image side: 9-15 px at 64 px, so the
+# object spans roughly 16-30 px and even a star's core holds a cell of a stride-4 feature map.
+_RADIUS_RANGE = (0.14, 0.235)
 # Minimum Euclidean RGB distance between the object and the background's base colour, so the
 # object is always visible (clutter may still share its colour).
 _MIN_CONTRAST = 90.0
@@ -159,7 +159,7 @@ def _outline(rng: np.random.Generator, name: str, radius: float) -> np.ndarray:
     elif name == "triangle":
         radii, corners = np.full(3, radius), 3
     elif name == "star":
-        radii, corners = np.tile([radius, radius * rng.uniform(0.4, 0.5)], 5), 10
+        radii, corners = np.tile([radius, radius * rng.uniform(0.45, 0.55)], 5), 10
     else:
         raise ValueError(f"unknown shape {name!r}")
     angles = np.arange(corners) * 2 * np.pi / corners

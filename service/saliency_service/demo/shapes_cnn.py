@@ -10,13 +10,23 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 # The output of the last ReLU in `features`: 8x8 cells (stride 8) at 64 px input.
-CAM_LAYER = "features.17"
+CAM_LAYER = "features.15"
 
 
-def _block(in_channels: int, out_channels: int) -> list[nn.Module]:
+def _block(
+    in_channels: int, out_channels: int, stride: int = 1, dilation: int = 1
+) -> list[nn.Module]:
     # Bias is redundant before batch norm.
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.Conv2d(
+            in_channels,
+            out_channels,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
+        ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
     ]
@@ -35,17 +45,15 @@ class ShapesCNN(nn.Module):
     def __init__(self, num_classes: int = 6) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            *_block(3, 24),
+            *_block(3, 24, stride=2),
+            *_block(24, 32),
             nn.MaxPool2d(2),
-            *_block(24, 48),
-            nn.MaxPool2d(2),
-            *_block(48, 64),
-            *_block(64, 96),
-            nn.MaxPool2d(2),
-            *_block(96, 128),
+            *_block(32, 64),
+            *_block(64, 64, dilation=2),
+            *_block(64, 96, dilation=4),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(128, num_classes)
+        self.fc = nn.Linear(96, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.pool(self.features(x)).flatten(1))

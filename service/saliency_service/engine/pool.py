@@ -1,14 +1,30 @@
-"""Worker threads: one per device for model compute, a few for decoding requests."""
+"""The worker pool: per device, worker threads and each model's instances (replicas) on it.
+
+Threads, not processes (bench/README.md has the measurement): compute happens in torch's and
+ONNX Runtime's C++ kernels, which release the GIL, so a compute thread costs the event loop
+little, while a process per device would copy every image and result across a pipe and hold
+another copy of every model. A device gets as many threads as the largest `instances` of its
+models, each instance a private replica of the model (forward hooks of CAM methods make a
+shared module unsafe to run twice at once). On the CPU, torch's intra-op threads already use
+every core, so one instance is the default.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import torch
+
+from saliency_service.engine.memory import DeviceMemory, default_budget
+from saliency_service.models.config import ModelConfig
+from saliency_service.models.loading import LoadedModel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,29 +38,101 @@ def visible_devices(setting: str) -> list[torch.device]:
     return [torch.device(name.strip()) for name in setting.split(",") if name.strip()]
 
 
+def replicate(model: LoadedModel, device: torch.device, channels_last: bool) -> LoadedModel:
+    """A private copy of `model`'s torch classifier on `device` (ONNX Runtime's is shared)."""
+    classifier = copy.deepcopy(model.classifier).to(device)
+    if channels_last:
+        classifier = classifier.to(memory_format=torch.channels_last)
+    return dataclasses.replace(model, classifier=classifier, device=device)
+
+
+@dataclass
+class Slot:
+    """One instance of one model on one device, checked out to run a batch."""
+
+    device: torch.device
+    model: LoadedModel
+    memory: DeviceMemory
+    channels_last: bool
+
+
 class WorkerPool:
-    """Runs blocking work off the event loop.
+    """Device threads, model instances, and a few threads for decoding requests."""
 
-    Model compute for a device runs on that device's single thread: one stream of kernels per
-    device keeps the GPU busy without contention, and on the CPU torch's own intra-op threads use
-    every core. Decoding runs on a separate small pool so it never queues behind compute.
-    """
-
-    def __init__(self, devices: list[torch.device], decode_threads: int = 2) -> None:
-        self.devices = devices
-        self._compute = {
-            str(device): ThreadPoolExecutor(1, thread_name_prefix=f"compute-{device}")
-            for device in devices
+    def __init__(
+        self,
+        devices: Sequence[torch.device],
+        models: Sequence[LoadedModel],
+        *,
+        channels_last: bool,
+        budget_bytes: int = 0,
+        decode_threads: int = 2,
+    ) -> None:
+        self.devices = list(devices)
+        self.channels_last = channels_last
+        self._masters = {model.config.name: model for model in models}
+        concurrency = max((model.config.instances for model in models), default=1)
+        self.memory = {
+            str(device): DeviceMemory(device, budget_bytes or default_budget(device), concurrency)
+            for device in self.devices
+        }
+        self._threads = {
+            str(device): ThreadPoolExecutor(concurrency, thread_name_prefix=f"compute-{device}")
+            for device in self.devices
+        }
+        self._capacity = concurrency
+        self._busy = {str(device): 0 for device in self.devices}
+        self._free: dict[tuple[str, str], list[LoadedModel]] = {
+            (name, str(device)): [
+                replicate(model, device, channels_last) for _ in range(model.config.instances)
+            ]
+            for name, model in self._masters.items()
+            for device in self.devices
         }
         self._decode = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
+
+    def model_config(self, name: str) -> ModelConfig:
+        """The config of model `name` (its batching limits and input shape)."""
+        return self._masters[name].config
+
+    def acquire(self, name: str) -> Slot | None:
+        """A free instance of model `name` on the least busy device that has one, or None."""
+        candidates = [
+            device
+            for device in self.devices
+            if self._free[(name, str(device))] and self._busy[str(device)] < self._capacity
+        ]
+        if not candidates:
+            return None
+        device = min(candidates, key=lambda d: self._busy[str(d)])
+        self._busy[str(device)] += 1
+        model = self._free[(name, str(device))].pop()
+        return Slot(device, model, self.memory[str(device)], self.channels_last)
+
+    def release(self, slot: Slot, *, rebuild: bool = False) -> None:
+        """Return `slot`; with `rebuild`, its replica is replaced by a fresh copy of the model.
+
+        A rebuild is the worker restart: after an unexpected error, whatever state the failed
+        call left on the replica (hooks, half-moved tensors) cannot reach the next batch.
+        """
+        model = slot.model
+        if rebuild:
+            master = self._masters[model.config.name]
+            model = replicate(master, slot.device, self.channels_last)
+        self._busy[str(slot.device)] -= 1
+        self._free[(model.config.name, str(slot.device))].append(model)
 
     async def compute(
         self, device: torch.device, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Run `fn` on `device`'s compute thread."""
+        """Run `fn` on one of `device`'s threads.
+
+        Batches run there on a checked-out slot; unbatched work (an evaluation report) that
+        brings its own model shares the same threads.
+        """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._compute[str(device)], functools.partial(fn, *args, **kwargs)
+            self._threads[str(device)], functools.partial(fn, *args, **kwargs)
         )
 
     async def decode(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -53,5 +141,5 @@ class WorkerPool:
         return await loop.run_in_executor(self._decode, functools.partial(fn, *args, **kwargs))
 
     def shutdown(self) -> None:
-        for executor in (*self._compute.values(), self._decode):
+        for executor in (*self._threads.values(), self._decode):
             executor.shutdown(wait=True, cancel_futures=True)

@@ -16,6 +16,7 @@ from saliency_service.explainers.attention import HEAD_FUSIONS, attention, atten
 from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.explainers.cam import cam
 from saliency_service.explainers.class_model import class_model_visualization
+from saliency_service.explainers.deeplift import deeplift
 from saliency_service.explainers.eigen_cam import eigen_cam
 from saliency_service.explainers.gradcam import grad_cam
 from saliency_service.explainers.gradcam_plus_plus import grad_cam_plus_plus
@@ -24,10 +25,12 @@ from saliency_service.explainers.gradients import (
     squared_gradient,
     vanilla_gradient,
 )
+from saliency_service.explainers.guided_backprop import deconvnet, guided_backprop
 from saliency_service.explainers.guided_grad_cam import guided_grad_cam
 from saliency_service.explainers.hires_cam import hires_cam
 from saliency_service.explainers.integrated_gradients import METHODS, integrated_gradients
 from saliency_service.explainers.layer_cam import layer_cam
+from saliency_service.explainers.occlusion import occlusion
 from saliency_service.explainers.score_cam import score_cam
 from saliency_service.explainers.smoothgrad import smoothgrad
 from saliency_service.explainers.xgrad_cam import xgrad_cam
@@ -131,7 +134,26 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         name="integrated_gradients",
         function=integrated_gradients,
         params=(
-            Param("steps", "integer", 50, "points on the path", minimum=2, maximum=4096),
+            Param(
+                "steps",
+                "integer",
+                0,
+                "points on the path; 0 = adaptive: from 32, doubled per image until the "
+                "completeness gap is within `tolerance`, up to `max_steps`",
+                minimum=0,
+                maximum=4096,
+            ),
+            Param(
+                "max_steps", "integer", 1024, "the adaptive mode's cap", minimum=2, maximum=4096
+            ),
+            Param(
+                "tolerance",
+                "number",
+                0.01,
+                "the adaptive mode's target |gap| / |f_c(x) − f_c(x')|",
+                minimum=0.0,
+                maximum=1.0,
+            ),
             Param(
                 "method",
                 "text",
@@ -144,6 +166,54 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="path integral of gradients from a baseline (Sundararajan et al. 2017); "
         "reports the completeness gap",
+    ),
+    "guided_backprop": ExplainerSpec(
+        name="guided_backprop",
+        function=guided_backprop,
+        params=(_reduce("abs_max"),),
+        description="backprop passing only positive gradients through active ReLUs "
+        "(Springenberg et al. 2015)",
+    ),
+    "deconvnet": ExplainerSpec(
+        name="deconvnet",
+        function=deconvnet,
+        params=(_reduce("abs_max"),),
+        description="backprop passing only positive gradients through ReLUs, whatever their "
+        "input (Zeiler & Fergus 2014)",
+    ),
+    "deeplift": ExplainerSpec(
+        name="deeplift",
+        function=deeplift,
+        params=(*_REFERENCE, _reduce("sum")),
+        description="DeepLIFT Rescale rule: contributions of each pixel to f(x) − f(x') "
+        "(Shrikumar et al. 2017); reports the summation-to-delta gap as completeness_gap",
+    ),
+    "occlusion": ExplainerSpec(
+        name="occlusion",
+        function=occlusion,
+        params=(
+            Param(
+                "window",
+                "integer",
+                16,
+                "side of the square patch, in pixels",
+                minimum=1,
+                maximum=1024,
+            ),
+            Param(
+                "stride", "integer", 8, "step between patches, in pixels", minimum=1, maximum=1024
+            ),
+            Param(
+                "baseline_value",
+                "number",
+                0.0,
+                "pixel value of the occluding patch",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+        ),
+        description="drop in the class score when a sliding patch is blanked, averaged over "
+        "the patches covering each pixel (Zeiler & Fergus 2014); one forward pass per patch",
     ),
     "cam": ExplainerSpec(
         name="cam",
@@ -244,10 +314,10 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
             Param(
                 "learning_rate",
                 "number",
-                1.0,
-                "step size, in pixels per unit of gradient",
+                0.01,
+                "largest pixel change per step (pixels in [0, 1]); steps are normalised",
                 minimum=0.0,
-                maximum=1e6,
+                maximum=1.0,
             ),
             Param(
                 "l2",

@@ -58,11 +58,27 @@ def gradient_cam_at_layer(
     Shape:
         images: (N, C, H, W); targets: (N,); returns (N, h, w).
     """
-    maps = []
-    for rows in chunks(len(images), chunk_size):
-        activations, gradients = capture_gradients(model, layer, images[rows], targets[rows])
-        maps.append(formula(activations, gradients).clamp_min(0))
-    return torch.cat(maps)
+
+    def at_layer(part: Tensor, part_targets: Tensor) -> Tensor:
+        activations, gradients = capture_gradients(model, layer, part, part_targets)
+        return formula(activations, gradients).clamp_min(0)
+
+    return in_chunks(at_layer, images, targets, chunk_size)
+
+
+def in_chunks(
+    compute: Callable[[Tensor, Tensor], Tensor],
+    images: Tensor,
+    targets: Tensor,
+    chunk_size: int | None,
+) -> Tensor:
+    """`compute(images, targets)` over consecutive chunks of at most `chunk_size` rows, joined.
+
+    Shape:
+        images: (N, C, H, W); targets: (N,); returns (N, ...).
+    """
+    parts = chunks(len(images), chunk_size)
+    return torch.cat([compute(images[rows], targets[rows]) for rows in parts])
 
 
 def upsample(maps: Tensor, size: tuple[int, int]) -> Tensor:

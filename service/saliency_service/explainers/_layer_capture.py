@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.errors import InvalidRequest
+from saliency_service.models.classifier import Classifier
 
 
 @dataclass
@@ -122,14 +123,15 @@ def as_feature_map(output: Tensor, image_size: tuple[int, int]) -> Tensor | None
 
 
 def module_name(model: nn.Module, layer: nn.Module) -> str:
-    """`layer`'s name in `model` as `named_modules` spells it.
+    """`layer`'s name as clients spell it: in the wrapped network when `model` is a Classifier.
 
     Raises:
         InvalidRequest: `layer` is not a sub-module of `model`.
     """
-    for name, module in model.named_modules():
+    root = model.network if isinstance(model, Classifier) else model
+    for name, module in root.named_modules():
         if module is layer:
-            return name
+            return str(name)
     raise InvalidRequest(f"layer {type(layer).__name__} is not part of the model")
 
 

@@ -1,9 +1,10 @@
 """Substitute torch functions for the length of a forward pass, whatever calls them.
 
 Guided backprop, deconvnet and DeepLIFT change how gradients cross ReLUs (and max-pools).
-Module hooks cannot do that reliably: they miss `F.relu` / `torch.relu` / `Tensor.relu`, they
-break on in-place ReLUs, and a ReLU module used twice (torchvision's BasicBlock reuses
-`self.relu`) fires twice per forward, which is what breaks Captum on ResNets (captum#199).
+Module hooks cannot do that reliably: they never see `F.relu`, `torch.relu` or `Tensor.relu`,
+and a hook that keeps per-module state (DeepLIFT's input and output) is confused by a ReLU
+module run twice per forward pass, in place (torchvision's BasicBlock reuses `self.relu`), which
+is why Captum's DeepLift refuses torchvision ResNets (captum#199).
 A `TorchFunctionMode` sees every call of the functions themselves instead, installs nothing on
 the model, lives only on the calling thread's mode stack (so concurrent requests on the same
 model do not see it), and is popped by its `with` block whatever happens.

@@ -13,8 +13,9 @@ def reduce_channels(attributions: Tensor, how: str) -> Tensor:
     Args:
         attributions: per-pixel, per-channel values.
         how: "abs_max" (Simonyan et al. 2014, §3.1: max over channels of |·|), "abs_mean"
-            (mean of |·|; the SmoothGrad authors' grayscale view sums |·|, the same up to 1/C),
-            "mean", or "sum" (keeps Σ heatmap = Σ attributions, so completeness carries over).
+            (mean of |·|; the SmoothGrad authors' PAIR saliency library sums |·| for its
+            grayscale view, the same up to 1/C), "mean", or "sum" (keeps Σ heatmap =
+            Σ attributions, so completeness carries over).
 
     Returns:
         The heatmap, raw (not normalised).

@@ -16,12 +16,19 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.errors import UnsupportedMethod
-from saliency_service.explainers._cam_base import explanation, weighted_sum
+from saliency_service.explainers._cam_base import explanation, in_chunks, weighted_sum
 from saliency_service.explainers._layer_capture import capture_activations, module_name
 from saliency_service.explainers.base import Explanation
 
 
-def cam(model: nn.Module, images: Tensor, targets: Tensor, *, layer: nn.Module) -> Explanation:
+def cam(
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    *,
+    layer: nn.Module,
+    chunk_size: int | None = None,
+) -> Explanation:
     """CAM of each image for its target class at `layer`, the feature map the pool reads.
 
     Args:
@@ -29,6 +36,7 @@ def cam(model: nn.Module, images: Tensor, targets: Tensor, *, layer: nn.Module) 
         images: the batch, not modified.
         targets: the class explained for each row.
         layer: the module whose output is globally average-pooled into the final linear layer.
+        chunk_size: most images per forward pass; None for all at once.
 
     Returns:
         `heatmap`: ReLU(Σ_k w^c_k A^k) upsampled to (H, W), raw.
@@ -40,9 +48,13 @@ def cam(model: nn.Module, images: Tensor, targets: Tensor, *, layer: nn.Module) 
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
     """
-    activations, logits = capture_activations(model, layer, images, targets)
-    features, linear = _pooled_linear_head(model, layer, activations, logits)
-    return explanation(weighted_sum(features, linear.weight[targets]).clamp_min(0), images)
+
+    def at_layer(part: Tensor, part_targets: Tensor) -> Tensor:
+        activations, logits = capture_activations(model, layer, part, part_targets)
+        features, linear = _pooled_linear_head(model, layer, activations, logits)
+        return weighted_sum(features, linear.weight[part_targets].detach()).clamp_min(0)
+
+    return explanation(in_chunks(at_layer, images, targets, chunk_size), images)
 
 
 def _pooled_linear_head(

@@ -2,6 +2,10 @@
 Visualising Image Classification Models and Saliency Maps", https://arxiv.org/abs/1312.6034,
 §2, eq. 1): the image I maximising S_c(I) − λ‖I‖², found by gradient ascent from the zero image.
 
+Steps. The raw gradient's scale differs by orders of magnitude between models (and is tiny for
+random weights), so each step is normalised per image: the pixel the objective's gradient
+favours most moves by `learning_rate`, the others in proportion. The direction is the gradient's.
+
 Pixel space. Simonyan et al. work on the network's mean-subtracted input, where the zero image is
 the neutral (mean) image. Here the model takes pixels x in [0, 1], and the neutral image is
 mid-grey: I = x − 0.5 starts at zero, is penalised by λ‖I‖², and each step is projected back
@@ -26,7 +30,7 @@ def class_model_visualization(
     targets: Tensor,
     *,
     steps: int = 100,
-    learning_rate: float = 1.0,
+    learning_rate: float = 0.01,
     l2: float = 1e-3,
     chunk_size: int | None = None,
 ) -> Explanation:
@@ -37,7 +41,7 @@ def class_model_visualization(
         images: only their shape, dtype and device are used; not modified.
         targets: the class to visualise for each row.
         steps: gradient-ascent steps.
-        learning_rate: step size, in pixels per unit of gradient of the objective.
+        learning_rate: the largest pixel change of one step, in [0, 1] pixel units.
         l2: λ, the weight of the penalty ‖x − 0.5‖².
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -54,7 +58,9 @@ def class_model_visualization(
     for _ in range(steps):
         gradient, _ = input_gradients(model, image, targets, chunk_size)
         # Ascent on S_c(x) − λ‖x − ½‖² (eq. 1), then projection onto [0, 1].
-        image = (image + learning_rate * (gradient - 2 * l2 * (image - GREY))).clamp(0, 1)
+        ascent = gradient - 2 * l2 * (image - GREY)
+        scale = ascent.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(torch.finfo().tiny)
+        image = (image + learning_rate * ascent / scale).clamp(0, 1)
     final = target_scores(model, image, targets, chunk_size)
     return Explanation(
         heatmap=(image - GREY).abs().amax(dim=1),

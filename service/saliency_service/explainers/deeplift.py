@@ -2,10 +2,10 @@
 
 A. Shrikumar, P. Greenside, A. Kundaje, "Learning Important Features Through Propagating
 Activation Differences", ICML 2017 (arXiv:1704.02685). Multipliers `m = Δy/Δx` replace
-gradients at nonlinearities (Rescale rule, §3.5.1) and chain like gradients (§3.3); affine
-layers (convolutions, eval-mode batch norm, linear, average pooling, residual sums) keep their
-gradients, which are their multipliers. So `Σ (x − x') ⊙ m = f_c(x) − f_c(x')`
-(summation-to-delta, eq. 1), up to rounding and to nonlinearities not listed here.
+gradients at nonlinearities (the Rescale rule) and compose by the chain rule for multipliers;
+affine layers (convolutions, eval-mode batch norm, linear, average pooling, residual sums)
+keep their gradients, which are their multipliers. So `Σ (x − x') ⊙ m = f_c(x) − f_c(x')`
+(summation-to-delta, eq. 1), up to rounding and to nonlinearities not handled here.
 
 Images and references go through the model as one batch, `[x; x']`, so each substituted
 nonlinearity sees both activations of a pair; the substitutes give the reference rows no
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
+from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._autograd import chunks, input_gradients
 from saliency_service.explainers._op_override import RELU_FUNCTIONS, Substitution
 from saliency_service.explainers._reduce import reduce_channels
@@ -83,9 +84,7 @@ class _RescaleMaxPool2d(torch.autograd.Function):
         to_image, to_reference = credit(torch.cat([g * (top - y_ref), g * (y_in - top)])).chunk(2)
         delta_in = x_in - x_ref
         plain = credit(torch.cat([g, torch.zeros_like(g)])).chunk(2)[0]
-        multiplier = torch.where(
-            delta_in.abs() < _EPS, plain, (to_image + to_reference) / delta_in
-        )
+        multiplier = torch.where(delta_in.abs() < _EPS, plain, (to_image + to_reference) / delta_in)
         return _image_rows_only(multiplier), None
 
 
@@ -149,12 +148,17 @@ def deeplift(
         seed: seeds the "uniform" baseline.
         baseline_image: the "given" baseline, (C, H, W) in [0, 1] pixel space.
         reduce: channel reduction for the heatmap; "sum" keeps summation-to-delta.
-        chunk_size: most images per pass (each pass runs 2 × that many rows); None for all.
+        chunk_size: most rows per forward/backward pass, each image taking two (x and x');
+            None for all at once.
 
     Returns:
         attributions, their channel reduction as heatmap, and per image the diagnostics
         "score_delta", "completeness_gap" (the summation-to-delta gap) and
         "relative_completeness_gap".
+
+    Raises:
+        UnsupportedMethod: no ReLU or max-pool was called through Python during the forward
+            pass, so no rule applied.
 
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W);
@@ -164,10 +168,16 @@ def deeplift(
         images, baseline, blur_sigma=blur_sigma, seed=seed, baseline_image=baseline_image
     )
     multipliers, scores, reference_scores = [], [], []
-    for rows in chunks(len(images), chunk_size):
+    images_per_pass = None if chunk_size is None else max(1, chunk_size // 2)
+    for rows in chunks(len(images), images_per_pass):
         pairs = torch.cat([images[rows], references[rows]])
-        with Substitution(_substitutes(len(images[rows]))):
+        with Substitution(_substitutes(len(images[rows]))) as substitution:
             gradient, score = input_gradients(model, pairs, targets[rows].repeat(2))
+        if substitution.calls == 0:
+            raise UnsupportedMethod(
+                "deeplift found no ReLU or max-pool to apply its rules to: the model has none, "
+                "or runs outside Python (TorchScript)"
+            )
         multipliers.append(gradient.chunk(2)[0])
         scores.append(score.chunk(2)[0])
         reference_scores.append(score.chunk(2)[1])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from saliency_service.explainers._cam_base import explanation
+from saliency_service.explainers._cam_base import explanation, in_chunks
 from saliency_service.explainers._layer_capture import capture_activations
 from saliency_service.explainers.base import Explanation
 
@@ -37,7 +37,12 @@ def eigen_cam_map(activations: Tensor) -> Tensor:
 
 
 def eigen_cam(
-    model: nn.Module, images: Tensor, targets: Tensor, *, layer: nn.Module
+    model: nn.Module,
+    images: Tensor,
+    targets: Tensor,
+    *,
+    layer: nn.Module,
+    chunk_size: int | None = None,
 ) -> Explanation:
     """Eigen-CAM of each image at `layer`; `targets` are checked but do not change the map.
 
@@ -46,6 +51,7 @@ def eigen_cam(
         images: the batch, not modified.
         targets: one class per row (Eigen-CAM is class-agnostic).
         layer: the module whose feature map is projected.
+        chunk_size: most images per forward pass; None for all at once.
 
     Returns:
         `heatmap`: ReLU(projection) upsampled to (H, W), raw.
@@ -56,5 +62,9 @@ def eigen_cam(
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
     """
-    activations, _ = capture_activations(model, layer, images, targets)
-    return explanation(eigen_cam_map(activations).clamp_min(0), images)
+
+    def at_layer(part: Tensor, part_targets: Tensor) -> Tensor:
+        activations, _ = capture_activations(model, layer, part, part_targets)
+        return eigen_cam_map(activations).clamp_min(0)
+
+    return explanation(in_chunks(at_layer, images, targets, chunk_size), images)

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from saliency_service.explainers._autograd import chunks, input_gradients, target_scores
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
+from saliency_service.errors import InvalidRequest
 from saliency_service.explainers.base import Explanation
 
 METHODS: tuple[str, ...] = (
@@ -64,12 +65,17 @@ def path_weights(method: str, steps: int) -> tuple[tuple[float, ...], tuple[floa
     return tuple(((grid + offsets[method]) / steps).tolist()), tuple(uniform.tolist())
 
 
+AUTO_START_STEPS = 32
+
+
 def integrated_gradients(
     model: nn.Module,
     images: Tensor,
     targets: Tensor,
     *,
-    steps: int = 50,
+    steps: int = 0,
+    max_steps: int = 1024,
+    tolerance: float = 0.01,
     method: str = "gausslegendre",
     baseline: str = "black",
     blur_sigma: float = 5.0,
@@ -80,13 +86,18 @@ def integrated_gradients(
 ) -> Explanation:
     """`(x − x') ⊙ ∫₀¹ ∇f_c(x' + α(x − x')) dα`, the integral by `method` over `steps` points.
 
-    All `N × steps` path points go through the model in passes of `chunk_size` points.
+    With `steps` = 0 the number of points is chosen per image: 32, then doubled for the images
+    whose completeness gap is still above `tolerance` × |f_c(x) − f_c(x')|, up to `max_steps`.
+    A fixed count suits rough models badly: on a random-weight resnet18, 50 points leave gaps of
+    3–20 %. All path points go through the model in passes of `chunk_size` points.
 
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
         targets: one class per image.
-        steps: quadrature points on the path.
+        steps: quadrature points on the path; 0 = adaptive (see above).
+        max_steps: the most points the adaptive mode uses.
+        tolerance: the adaptive mode's target for the relative completeness gap.
         method: quadrature rule (see `path_weights`); Captum's default "gausslegendre".
         baseline: the reference x' (see `_reference.baselines`): "black", "blurred",
             "uniform" or "given".
@@ -98,15 +109,57 @@ def integrated_gradients(
 
     Returns:
         attributions, their channel reduction as heatmap, and per image the diagnostics
-        "score_delta", "completeness_gap" and "relative_completeness_gap".
+        "score_delta", "completeness_gap", "relative_completeness_gap" and "steps".
+
+    Raises:
+        InvalidRequest: `steps` is 1 (a path needs at least 2 points).
 
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W);
         each diagnostic (N,).
     """
+    if steps == 1:
+        raise InvalidRequest("integrated gradients needs steps = 0 (adaptive) or at least 2")
     references = baselines(
         images, baseline, blur_sigma=blur_sigma, seed=seed, baseline_image=baseline_image
     )
+    scores, reference_scores = target_scores(
+        model, torch.cat([images, references]), targets.repeat(2), chunk_size
+    ).chunk(2)
+    count = steps or min(AUTO_START_STEPS, max_steps)
+    attributions = _integrate(model, images, references, targets, method, count, chunk_size)
+    diagnostics = completeness(attributions, scores, reference_scores)
+    used = torch.full_like(scores, float(count))
+    pending = torch.arange(len(images), device=images.device)
+    while steps == 0 and count < max_steps:
+        # One host sync per doubling decides which images still need more points.
+        pending = pending[diagnostics["relative_completeness_gap"][pending] > tolerance]
+        if len(pending) == 0:
+            break
+        count = min(2 * count, max_steps)
+        attributions[pending] = _integrate(
+            model, images[pending], references[pending], targets[pending], method, count,
+            chunk_size,
+        )
+        used[pending] = float(count)
+        diagnostics = completeness(attributions, scores, reference_scores)
+    return Explanation(
+        heatmap=reduce_channels(attributions, reduce),
+        attributions=attributions,
+        diagnostics={**diagnostics, "steps": used},
+    )
+
+
+def _integrate(
+    model: nn.Module,
+    images: Tensor,
+    references: Tensor,
+    targets: Tensor,
+    method: str,
+    steps: int,
+    chunk_size: int | None,
+) -> Tensor:
+    """`(x − x') ⊙ Σ_k w_k ∇f_c(x' + α_k(x − x'))` for every image of the batch."""
     alpha_list, weight_list = path_weights(method, steps)
     alphas = torch.tensor(alpha_list, dtype=images.dtype, device=images.device)
     weights = torch.tensor(weight_list, dtype=images.dtype, device=images.device)
@@ -119,10 +172,4 @@ def integrated_gradients(
         points = references[rows] + alphas[step].view(-1, 1, 1, 1) * delta[rows]
         gradient, _ = input_gradients(model, points, targets[rows])
         integral.index_add_(0, rows, gradient * weights[step].view(-1, 1, 1, 1))
-    attributions = delta * integral
-    scores = target_scores(model, torch.cat([images, references]), targets.repeat(2), chunk_size)
-    return Explanation(
-        heatmap=reduce_channels(attributions, reduce),
-        attributions=attributions,
-        diagnostics=completeness(attributions, *scores.chunk(2)),
-    )
+    return delta * integral

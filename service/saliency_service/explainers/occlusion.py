@@ -63,29 +63,27 @@ def occlusion(
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W).
     """
     n, _, height, width = images.shape
-    device = images.device
-    tops = torch.tensor(window_starts(height, window, stride), device=device)
-    lefts = torch.tensor(window_starts(width, window, stride), device=device)
-    corners = torch.cartesian_prod(tops, lefts)  # (P, 2): every window's top-left corner
-    windows = len(corners)
+    rows_in = _inside(window_starts(height, window, stride), window, height, images.device)
+    cols_in = _inside(window_starts(width, window, stride), window, width, images.device)
+    across = len(cols_in)
+    windows = len(rows_in) * across
     scores = target_scores(model, images, targets, chunk_size)
-    drops = torch.zeros(n, height, width, dtype=images.dtype, device=device)
+    drops = torch.zeros(n, height, width, dtype=images.dtype, device=images.device)
     for span in chunks(n * windows, chunk_size):
         # Flat index = image × windows + window, so a chunk may span several images.
-        flat = torch.arange(span.start, span.stop, device=device)
-        rows, masks = flat // windows, _masks(corners[flat % windows], window, height, width)
-        occluded = torch.where(masks[:, None], baseline_value, images[rows])
-        drop = scores[rows] - target_scores(model, occluded, targets[rows])
-        drops.index_add_(0, rows, drop.view(-1, 1, 1) * masks)
-    coverage = _masks(corners, window, height, width).sum(dim=0)
+        flat = torch.arange(span.start, span.stop, device=images.device)
+        image, where = flat // windows, flat % windows
+        masks = rows_in[where // across][:, :, None] & cols_in[where % across][:, None, :]
+        occluded = torch.where(masks[:, None], baseline_value, images[image])
+        drop = scores[image] - target_scores(model, occluded, targets[image])
+        drops.index_add_(0, image, drop.view(-1, 1, 1) * masks)
+    # Windows covering pixel (y, x) = windows covering row y × windows covering column x.
+    coverage = rows_in.sum(dim=0)[:, None] * cols_in.sum(dim=0)[None, :]
     return Explanation(heatmap=drops / coverage)
 
 
-def _masks(corners: Tensor, window: int, height: int, width: int) -> Tensor:
-    # (P, 2) corners → (P, H, W) booleans, True inside each window.
-    ys = torch.arange(height, device=corners.device)
-    xs = torch.arange(width, device=corners.device)
-    top, left = corners[:, :1], corners[:, 1:]
-    inside_y = (ys >= top) & (ys < top + window)
-    inside_x = (xs >= left) & (xs < left + window)
-    return inside_y[:, :, None] & inside_x[:, None, :]
+def _inside(starts: list[int], window: int, size: int, device: torch.device) -> Tensor:
+    # (windows, size) booleans: True where a window starting at `starts[i]` covers a position.
+    positions = torch.arange(size, device=device)
+    first = torch.tensor(starts, device=device)[:, None]
+    return (positions >= first) & (positions < first + window)

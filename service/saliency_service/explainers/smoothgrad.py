@@ -51,8 +51,9 @@ def smoothgrad(
         samples: noisy copies per image.
         noise: σ as a fraction of each image's value range.
         seed: seeds every image's noise generator.
-        reduce: channel reduction for the heatmap (see `reduce_channels`); the default is the
-            paper's grayscale view, Σ |·| over channels, up to the factor 1/C.
+        reduce: channel reduction for the heatmap (see `reduce_channels`); the default is,
+            up to the factor 1/C, the authors' grayscale view (Σ |·| over channels in
+            PAIR saliency's `VisualizeImageGrayscale`).
         mode: "smoothgrad" (mean), "smoothgrad_squared" (mean of squares) or "vargrad"
             (variance, normalised by `samples`) of the attributions over the copies.
         explain: a registry explainer that returns per-channel attributions, e.g.

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from saliency_service.attacks import ATTACKS, choose_targets
+from saliency_service.attacks import ATTACKS, TARGET_MODES, choose_targets
 from saliency_service.attacks.base import AttackSpec
 from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.models.loading import LoadedModel
 from saliency_service.params import Param, ParamValue
-
-TARGET_MODES = ("none", "given", "least_likely", "random")
 
 # Parameters every attack accepts, handled here rather than by the attack.
 COMMON_PARAMS = (
@@ -68,7 +66,16 @@ def attacker(method: str) -> AttackSpec:
         ) from None
 
 
-def check_item(model: LoadedModel, item: AttackInput, target_mode: str) -> None:
+def check_request(spec: AttackSpec, params: dict[str, ParamValue]) -> None:
+    """Raises InvalidRequest when the request's target mode cannot apply to the attack."""
+    if not spec.targeted and params["target_mode"] != "none":
+        raise InvalidRequest(
+            f"attack {spec.name!r} is untargeted only; target_mode must be 'none', "
+            f"got {params['target_mode']!r}"
+        )
+
+
+def check_item(model: LoadedModel, spec: AttackSpec, item: AttackInput, target_mode: str) -> None:
     """Raises InvalidRequest for a label, target or ε that cannot apply to this model."""
     classes = model.config.num_classes
     for name, value in (("label", item.label), ("target_class", item.target_class)):
@@ -79,6 +86,8 @@ def check_item(model: LoadedModel, item: AttackInput, target_mode: str) -> None:
             )
     if target_mode == "given" and item.target_class is None:
         raise InvalidRequest("target_mode 'given' needs a target_class for every image")
+    if item.eps is not None and "eps" not in {p.name for p in spec.params}:
+        raise InvalidRequest(f"attack {spec.name!r} has no ε budget; leave the image's eps unset")
     if item.eps is not None and not 0.0 <= item.eps <= 1.0:
         raise InvalidRequest(f"eps must be in [0, 1] (pixel space), got {item.eps:g}")
 
@@ -112,8 +121,8 @@ def attack(
             [default_eps if item.eps is None else item.eps for item in items], device=device
         )
     output = spec.function(model.classifier, images, labels, targets=targets, **own)
-    adversarial = output.adversarial.detach()  # type: ignore[attr-defined]
-    used_eps = output.eps if output.eps is not None else own.get("eps")  # type: ignore[attr-defined]
+    adversarial = output.adversarial.detach()
+    used_eps = output.eps if output.eps is not None else own.get("eps")
 
     with torch.no_grad():
         after_torch = model.classifier(adversarial).argmax(dim=1)

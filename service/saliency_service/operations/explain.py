@@ -101,8 +101,13 @@ def explain(
     spec: ExplainerSpec,
     params: dict[str, ParamValue],
     items: list[ExplainInput],
+    chunk_size: int | None = None,
 ) -> list[ExplainOutput]:
-    """Explain each item's target classes (its predicted class, or top_k, when none are given)."""
+    """Explain each item's target classes (its predicted class, or top_k, when none are given).
+
+    `chunk_size` caps the rows (images, noisy copies, path points) per forward/backward pass of
+    the methods that chunk (see `chunks_passes`); the engine sets it from the memory budget.
+    """
     device = model.device
     images = torch.stack([item.pixels for item in items]).to(device)
     with torch.no_grad():
@@ -117,8 +122,8 @@ def explain(
         targets.extend(wanted)
     row_index = torch.tensor(rows, device=device)
     target_tensor = torch.tensor(targets, device=device)
-    method_params = _method_params(model, spec, params)
-    result = spec.function(model.classifier, images[row_index], target_tensor, **method_params)
+    own = method_params(model, spec, params, chunk_size)
+    result = spec.function(model.classifier, images[row_index], target_tensor, **own)
     probabilities = logits.softmax(dim=1)[row_index, target_tensor]
     row_logits = logits[row_index, target_tensor]
 
@@ -148,8 +153,21 @@ def explain(
     return outputs
 
 
-def _method_params(
-    model: LoadedModel, spec: ExplainerSpec, params: dict[str, ParamValue]
+def rows_of(item: ExplainInput) -> int:
+    """How many maps (rows through the method) an item asks for."""
+    return len(item.targets) or max(item.top_k, 1)
+
+
+def chunks_passes(spec: ExplainerSpec) -> bool:
+    """Whether the method takes `chunk_size` and so keeps its own passes within a budget."""
+    return "chunk_size" in inspect.signature(spec.function).parameters
+
+
+def method_params(
+    model: LoadedModel,
+    spec: ExplainerSpec,
+    params: dict[str, ParamValue],
+    chunk_size: int | None = None,
 ) -> dict[str, object]:
     """The method's own parameters, with layer names turned into the modules they name."""
     own = {p.name: params[p.name] for p in spec.params}
@@ -168,6 +186,6 @@ def _method_params(
                 f"valid: {', '.join(model.layers)}"
             )
         own[p.name] = model.classifier.layer(str(name))
-    if "chunk_size" in inspect.signature(spec.function).parameters:
-        own["chunk_size"] = None
+    if chunks_passes(spec):
+        own["chunk_size"] = chunk_size
     return own

@@ -16,12 +16,15 @@ from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.images import RawImage
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack import AttackOutcome
+from saliency_service.operations.evaluate import Report
 from saliency_service.operations.explain import ExplainOutput
 from saliency_service.operations.predict import ClassScore
 from saliency_service.params import Param, ParamValue
 
 DTYPES = {pb.DTYPE_UINT8: np.dtype("<u1"), pb.DTYPE_FLOAT32: np.dtype("<f4")}
 MAX_TENSOR_DIMS = 4
+# Protobuf messages are at most 2 GiB, so no tensor that arrives holds more.
+MAX_TENSOR_BYTES = 2**31
 
 
 def method_name(value: int, enum: EnumTypeWrapper, prefix: str, kind: str) -> str:
@@ -30,7 +33,7 @@ def method_name(value: int, enum: EnumTypeWrapper, prefix: str, kind: str) -> st
     Raises:
         InvalidRequest: the value is UNSPECIFIED or not in the enum; lists the valid names.
     """
-    names = [n for n in enum.keys() if not n.endswith("_UNSPECIFIED")]
+    names = [n for n in enum.keys() if not n.endswith("_UNSPECIFIED")]  # noqa: SIM118
     if value == 0 or value not in enum.values():
         valid = ", ".join(n.removeprefix(prefix).lower() for n in names)
         raise InvalidRequest(f"{kind} method is unset or unknown ({value}); valid: {valid}")
@@ -45,6 +48,10 @@ def array(tensor: pb.Tensor, what: str) -> np.ndarray:
     shape = tuple(tensor.shape)
     if not 1 <= len(shape) <= MAX_TENSOR_DIMS or any(d < 0 for d in shape):
         raise InvalidRequest(f"{what}: shape {list(shape)} is invalid (1 to 4 non-negative dims)")
+    # With a zero dimension any other one "fits" in zero bytes; numpy still refuses to describe
+    # an array whose other dimensions multiply past its index range, so bound them too.
+    if math.prod(d for d in shape if d) * dtype.itemsize > MAX_TENSOR_BYTES:
+        raise InvalidRequest(f"{what}: shape {list(shape)} is larger than any message can carry")
     expected = math.prod(shape) * dtype.itemsize
     if expected != len(tensor.data):
         raise InvalidRequest(
@@ -200,3 +207,37 @@ def attack_result(outcome: AttackOutcome) -> pb.AttackResult:
         target_class=outcome.target_class,
         eps=outcome.eps,
     )
+
+
+def evaluate_report(report: Report) -> pb.EvaluateReport:
+    explain = pb.ExplainMethod.Value
+    attack = pb.AttackMethod.Value
+    return pb.EvaluateReport(
+        clean_accuracy=report.clean_accuracy,
+        curves=[
+            pb.AccuracyCurve(
+                attack=attack("ATTACK_METHOD_" + c.attack.upper()),
+                epsilons=c.epsilons,
+                accuracy=c.accuracy,
+                onnx_accuracy=c.onnx_accuracy,
+            )
+            for c in report.curves
+        ],
+        stability=[
+            pb.SaliencyStability(
+                method=explain("EXPLAIN_METHOD_" + s.method.upper()),
+                attack=attack("ATTACK_METHOD_" + s.attack.upper()),
+                eps=s.eps,
+                spearman=s.spearman,
+                ssim=s.ssim,
+                mean_spearman=_mean(s.spearman),
+                mean_ssim=_mean(s.ssim),
+            )
+            for s in report.stability
+        ],
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")

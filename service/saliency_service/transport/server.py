@@ -15,9 +15,12 @@ from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 
 from saliency_service.config import ServerConfig
-from saliency_service.engine.pool import WorkerPool, visible_devices
+from saliency_service.engine.engine import Engine
+from saliency_service.engine.pool import visible_devices
 from saliency_service.metrics import Metrics
 from saliency_service.models.repository import ModelRepository
+from saliency_service.transport import security
+from saliency_service.transport.probes import start_probe_server
 from saliency_service.transport.servicer import SaliencyServicer
 from saliency_service.transport.status import ErrorInterceptor
 
@@ -32,9 +35,11 @@ class RunningServer:
     server: grpc.aio.Server
     port: int
     health: health.aio.HealthServicer
-    pool: WorkerPool
+    engine: Engine
     metrics: Metrics
     metrics_http: WSGIServer | None
+    # The health-only port for kubelet's probes, when `probe_port` is set.
+    probes: grpc.aio.Server | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -44,7 +49,9 @@ class RunningServer:
         """NOT_SERVING first (so probes and balancers move away), then drain and stop."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
-        self.pool.shutdown()
+        await self.engine.stop()
+        if self.probes is not None:
+            await self.probes.stop(0)
         if self.metrics_http is not None:
             self.metrics_http.shutdown()
             self.metrics_http.server_close()
@@ -57,20 +64,28 @@ async def create_server(
 
     Port 0 binds a free port; the bound one is in the result.
     """
+    # Read TLS files and tokens before the (slow) model load, so a bad one fails at once.
+    credentials = security.server_credentials(config)
+    auth = security.interceptors(config)
     devices = visible_devices(config.devices)
     if repository is None:
         repository = await asyncio.to_thread(ModelRepository.load, config.repository, devices[0])
     metrics = Metrics()
     for name in repository.names():
         metrics.onnx_gap.labels(name).set(repository.get(name).onnx_max_abs_gap)
-    pool = WorkerPool(devices)
+    engine = Engine.start(config, repository, devices, metrics)
     limits = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
+        # Clients reconnect, and so re-resolve a headless Service's DNS name, at least this
+        # often: new pods (scale-up) get traffic without waiting for an old one to fail.
+        # Calls in flight on the old connection still finish.
+        ("grpc.max_connection_age_ms", 5 * 60 * 1000),
     ]
-    server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=limits)
+    # Auth first: a call without a token is refused before anything else runs.
+    server = grpc.aio.server(interceptors=[*auth, ErrorInterceptor()], options=limits)
     pb_grpc.add_SaliencyServicer_to_server(
-        SaliencyServicer(repository, pool, config, metrics), server
+        SaliencyServicer(repository, engine, config, metrics), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -82,15 +97,24 @@ async def create_server(
         ),
         server,
     )
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    address = f"{config.host}:{config.port}"
+    port = (
+        server.add_secure_port(address, credentials)
+        if credentials is not None
+        else server.add_insecure_port(address)
+    )
     await server.start()
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     metrics_http = metrics.serve(config.metrics_port) if config.metrics_port else None
+    probes = None
+    if config.probe_port:
+        probes, bound = await start_probe_server(health_servicer, config.host, config.probe_port)
+        log.info("health for probes on plain-text port %d", bound)
     log.info(
         "serving %s on port %d (models: %s)", SERVICE_NAME, port, ", ".join(repository.names())
     )
-    return RunningServer(server, port, health_servicer, pool, metrics, metrics_http)
+    return RunningServer(server, port, health_servicer, engine, metrics, metrics_http, probes)
 
 
 async def serve(config: ServerConfig) -> None:

@@ -14,8 +14,10 @@ from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 
 from saliency_service.attacks import ATTACKS
+from saliency_service.attacks.base import AttackSpec
 from saliency_service.config import ServerConfig
-from saliency_service.engine.pool import WorkerPool
+from saliency_service.engine.engine import Engine
+from saliency_service.engine.work import Job
 from saliency_service.errors import InvalidRequest, SaliencyError
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.images import resize, to_pixels
@@ -24,9 +26,10 @@ from saliency_service.models.loading import LoadedModel
 from saliency_service.models.repository import ModelRepository
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import explain as explain_op
-from saliency_service.operations.predict import predict
+from saliency_service.operations import jobs
 from saliency_service.params import resolve_params
 from saliency_service.transport import convert
+from saliency_service.transport.evaluate import evaluate_stream
 from saliency_service.transport.status import code_of
 
 T = TypeVar("T")
@@ -37,10 +40,11 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
     """Thin handlers; the work is in `operations/`, run on the worker pool."""
 
     def __init__(
-        self, repository: ModelRepository, pool: WorkerPool, config: ServerConfig, metrics: Metrics
+        self, repository: ModelRepository, engine: Engine, config: ServerConfig, metrics: Metrics
     ) -> None:
         self.repository = repository
-        self.pool = pool
+        self.engine = engine
+        self.pool = engine.pool
         self.config = config
         self.metrics = metrics
 
@@ -76,14 +80,9 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
                 _prepare, request.images, lambda i, image: self._model_input(model, image, i)
             )
             valid = [x for x in prepared if not isinstance(x, SaliencyError)]
-            scores = (
-                await self._compute(
-                    model, "", len(valid), predict, model, torch.stack(valid), top_k
-                )
-                if valid
-                else []
-            )
-            done(len(valid), len(prepared))
+            job = jobs.predict_job(model, top_k)
+            scores = await self._compute(job, valid, request.priority, context)
+            done(prepared, scores)
             return pb.PredictResponse(
                 predictions=_merge(prepared, scores, convert.prediction, pb.Prediction)
             )
@@ -101,14 +100,9 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
                 _prepare, request.items, lambda i, item: self._explain_input(model, item, i)
             )
             valid = [x for x in prepared if not isinstance(x, SaliencyError)]
-            outputs = (
-                await self._compute(
-                    model, method, len(valid), explain_op.explain, model, spec, params, valid
-                )
-                if valid
-                else []
-            )
-            done(len(valid), len(prepared))
+            job = jobs.explain_job(model, spec, params)
+            outputs = await self._compute(job, valid, request.priority, context)
+            done(prepared, outputs)
             labels = model.config.labels
             return pb.ExplainResponse(
                 results=_merge(
@@ -139,10 +133,14 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
                 )
 
         async def read_all() -> None:
-            async with asyncio.TaskGroup() as group:
-                async for message in request_iterator:
-                    group.create_task(answer(message))
-            await answers.put(None)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    async for message in request_iterator:
+                        group.create_task(answer(message))
+            finally:
+                # Also when reading fails (a corrupt message): the loop below then ends and
+                # `await reader` raises the reader's error.
+                await answers.put(None)
 
         reader = asyncio.create_task(read_all())
         while (response := await answers.get()) is not None:
@@ -157,23 +155,29 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
             params = resolve_params(
                 method, (*spec.params, *attack_op.COMMON_PARAMS), convert.params(request.params)
             )
+            attack_op.check_request(spec, params)
             self._check_count(len(request.items))
             mode = str(params["target_mode"])
             prepared = await self.pool.decode(
-                _prepare, request.items, lambda i, item: self._attack_input(model, item, i, mode)
+                _prepare,
+                request.items,
+                lambda i, item: self._attack_input(model, spec, item, i, mode),
             )
             valid = [x for x in prepared if not isinstance(x, SaliencyError)]
-            outcomes = (
-                await self._compute(
-                    model, method, len(valid), attack_op.attack, model, spec, params, valid
-                )
-                if valid
-                else []
-            )
-            done(len(valid), len(prepared))
+            job = jobs.attack_job(model, spec, params)
+            outcomes = await self._compute(job, valid, request.priority, context)
+            done(prepared, outcomes)
             return pb.AttackResponse(
                 results=_merge(prepared, outcomes, convert.attack_result, pb.AttackResult)
             )
+
+    async def Evaluate(
+        self, request: pb.EvaluateRequest, context: Any
+    ) -> AsyncIterator[pb.EvaluateResponse]:
+        with self._observed("Evaluate", request.model, ""):
+            model = self.repository.get(request.model)
+            async for message in evaluate_stream(request, model, self.pool, self._model_input):
+                yield message
 
     # ------------------------------------------------------------------ helpers
 
@@ -194,7 +198,7 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
         return explain_op.ExplainInput(pixels, size, targets, item.top_k)
 
     def _attack_input(
-        self, model: LoadedModel, item: pb.AttackItem, index: int, mode: str
+        self, model: LoadedModel, spec: AttackSpec, item: pb.AttackItem, index: int, mode: str
     ) -> attack_op.AttackInput:
         result = attack_op.AttackInput(
             pixels=self._model_input(model, item.image, index),
@@ -202,7 +206,7 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
             target_class=item.target_class if item.HasField("target_class") else None,
             eps=item.eps if item.HasField("eps") else None,
         )
-        attack_op.check_item(model, result, mode)
+        attack_op.check_item(model, spec, result, mode)
         return result
 
     def _check_count(self, count: int) -> None:
@@ -213,34 +217,38 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
                 f"the request has {count} images; the limit is {self.config.max_items_per_request}"
             )
 
-    async def _compute(
-        self, model: LoadedModel, method: str, size: int, fn: Callable[..., list[T]], *args: Any
-    ) -> list[T]:
-        started = time.perf_counter()
-        result = await self.pool.compute(model.device, fn, *args)
-        labels = (model.config.name, method)
-        self.metrics.compute_time.labels(*labels).observe(time.perf_counter() - started)
-        self.metrics.batch_size.labels(*labels).observe(size)
-        return result
+    async def _compute(self, job: Job, valid: list[Any], priority: int, context: Any) -> list[Any]:
+        """Batch the valid items with compatible work of other requests: outputs or errors."""
+        if not valid:
+            return []
+        return await self.engine.batcher.run(
+            job, valid, time_remaining=context.time_remaining(), priority=priority
+        )
 
     @contextmanager
-    def _observed(self, rpc: str, model: str, method: str) -> Iterator[Callable[[int, int], None]]:
-        """Count the RPC and its images, and time it, whatever its outcome."""
+    def _observed(
+        self, rpc: str, model: str, method: str
+    ) -> Iterator[Callable[[Prepared[Any], Sequence[Any]], None]]:
+        """Count the RPC and its images by outcome, and time it, whatever its outcome."""
         started = time.perf_counter()
         code = grpc.StatusCode.OK
 
-        def done(ok: int, total: int) -> None:
-            self.metrics.items.labels(rpc, model, method, "ok").inc(ok)
-            self.metrics.items.labels(rpc, model, method, "invalid").inc(total - ok)
+        def done(prepared: Prepared[Any], outputs: Sequence[Any]) -> None:
+            failed = sum(isinstance(out, Exception) for out in outputs)
+            counts = {
+                "ok": len(outputs) - failed,
+                "invalid": len(prepared) - len(outputs),
+                "failed": failed,
+            }
+            for outcome, count in counts.items():
+                self.metrics.items.labels(rpc, model, method, outcome).inc(count)
 
-        self.metrics.inflight.inc()
         try:
             yield done
         except Exception as error:
             code = code_of(error)[0]
             raise
         finally:
-            self.metrics.inflight.dec()
             self.metrics.requests.labels(rpc, model, method, code.name).inc()
             self.metrics.request_latency.labels(rpc, model, method).observe(
                 time.perf_counter() - started
@@ -264,15 +272,17 @@ def _merge(
     to_proto: Callable[[Any], T],
     message: Callable[..., T],
 ) -> list[T]:
-    """Results in request order: each valid item's output, each invalid item's own error."""
+    """Results in request order: each item's output, or its own error (invalid or failed)."""
     if len(outputs) != sum(not isinstance(p, SaliencyError) for p in prepared):
         raise RuntimeError("compute returned a different number of results than it was given")
     computed = iter(outputs)
     results = []
-    for item in prepared:
-        if isinstance(item, SaliencyError):
+    for prepared_item in prepared:
+        # A computed item may fail alone too (out of memory): it carries its own error.
+        item = prepared_item if isinstance(prepared_item, SaliencyError) else next(computed)
+        if isinstance(item, Exception):
             code, text = code_of(item)
             results.append(message(error=convert.item_error(code.value[0], text)))
         else:
-            results.append(to_proto(next(computed)))
+            results.append(to_proto(item))
     return results

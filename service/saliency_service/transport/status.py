@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from saliency_service import errors
 
@@ -26,6 +27,9 @@ INTERNAL_MESSAGE = "internal error; the server logged the details"
 
 def code_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
     """The status and message to answer `error` with; anything unexpected is INTERNAL."""
+    # asyncio.TaskGroup wraps even a single failure in a group.
+    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        return code_of(error.exceptions[0])
     for cls in type(error).__mro__:
         if cls in STATUS:
             return STATUS[cls], str(error)
@@ -43,31 +47,58 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                _unary(handler.unary_unary),
-                handler.request_deserializer,
-                handler.response_serializer,
+                _unary(handler.unary_unary), deserializer, handler.response_serializer
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                _streaming(handler.unary_stream),
-                handler.request_deserializer,
+                _streaming(handler.unary_stream, _checked),
+                deserializer,
                 handler.response_serializer,
             )
         if handler.stream_stream:
             return grpc.stream_stream_rpc_method_handler(
-                _streaming(handler.stream_stream),
-                handler.request_deserializer,
+                _streaming(handler.stream_stream, _checked_stream),
+                deserializer,
                 handler.response_serializer,
             )
         return handler
 
 
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """Return a corrupt message as an InvalidRequest for the handler to raise.
+
+    Raised inside the deserializer, grpc would answer UNKNOWN and log a traceback.
+    """
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except DecodeError:
+            return errors.InvalidRequest(f"the request ({len(data)} bytes) is not valid protobuf")
+
+    return deserialize
+
+
+def _checked(request: Any) -> Any:
+    if isinstance(request, errors.InvalidRequest):
+        raise request
+    return request
+
+
+async def _checked_stream(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    async for request in requests:
+        yield _checked(request)
+
+
 def _unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return await behaviour(request, context)
+            return await behaviour(_checked(request), context)
         except grpc.aio.AbortError:
             raise
         except Exception as error:
@@ -83,10 +114,12 @@ async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     await context.abort(code, message)
 
 
-def _streaming(behaviour: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
+def _streaming(
+    behaviour: Callable[..., AsyncIterator[Any]], check: Callable[[Any], Any]
+) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            async for response in behaviour(request, context):
+            async for response in behaviour(check(request), context):
                 yield response
         except grpc.aio.AbortError:
             raise

@@ -16,8 +16,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def max_rel_diff(actual: Tensor, expected: Tensor) -> float:
+def max_rel_diff(actual: Tensor | None, expected: Tensor) -> float:
     """max|actual − expected| / max|expected|: the parity measure of every oracle test."""
+    assert actual is not None
     assert actual.shape == expected.shape, f"{tuple(actual.shape)} vs {tuple(expected.shape)}"
     actual, expected = actual.detach(), expected.detach()
     return float((actual - expected).abs().max() / expected.abs().max())
@@ -40,9 +41,16 @@ def small_cnn(*, relu: bool = True, max_pool: bool = True) -> nn.Sequential:
         return nn.MaxPool2d(2) if max_pool else nn.AvgPool2d(2)
 
     return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1), *activation(), pool(),
-        nn.Conv2d(6, 8, 3, padding=1), *activation(), pool(),
-        nn.Flatten(), nn.Linear(8 * 8 * 8, 16), *activation(), nn.Linear(16, 10),
+        nn.Conv2d(3, 6, 3, padding=1),
+        *activation(),
+        pool(),
+        nn.Conv2d(6, 8, 3, padding=1),
+        *activation(),
+        pool(),
+        nn.Flatten(),
+        nn.Linear(8 * 8 * 8, 16),
+        *activation(),
+        nn.Linear(16, 10),
     )
 
 
@@ -53,13 +61,13 @@ class Functional(nn.Module):
     module hooks never see.
     """
 
-    def __init__(self, layers: nn.Sequential) -> None:
+    def __init__(self, layers: nn.Module) -> None:
         super().__init__()
         self.layers = layers
 
     def forward(self, x: Tensor) -> Tensor:
         spellings = itertools.cycle([F.relu, torch.relu, Tensor.relu_])
-        for layer in self.layers:
+        for layer in self.layers.children():
             if isinstance(layer, nn.ReLU):
                 x = next(spellings)(x)
             elif isinstance(layer, nn.MaxPool2d):
@@ -82,14 +90,16 @@ class _DistinctReluBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu1(self.bn1(self.conv1(x)))
-        return self.relu2(self.bn2(self.conv2(out)) + identity)
+        result: Tensor = self.relu2(self.bn2(self.conv2(out)) + identity)
+        return result
 
 
 def with_distinct_relus(model: Classifier) -> Classifier:
-    """A copy of a resnet18 Classifier that module-hook libraries (Captum) explain correctly.
+    """A copy of a resnet18 Classifier with one non-inplace ReLU module per ReLU call.
 
-    torchvision reuses `block.relu` twice per block and runs it in place, which breaks
-    Captum's per-module hooks (captum#199); the copy computes the same function without either.
+    torchvision runs `block.relu` twice per block, in place; the copy computes the same function
+    but gives hook-based libraries one module per call (Captum's DeepLift refuses the original,
+    captum#199).
     """
     twin = copy.deepcopy(model)
     network = twin.network

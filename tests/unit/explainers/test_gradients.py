@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from captum.attr import InputXGradient, Saliency
 from saliency_service.explainers.gradients import (
@@ -29,12 +31,16 @@ def test_vanilla_gradient_is_captums_raw_saliency(
     [("abs_max", lambda a: a.amax(dim=1)), ("abs_mean", lambda a: a.mean(dim=1))],
 )
 def test_vanilla_heatmap_reduces_captums_absolute_saliency(
-    resnet: Classifier, images: Tensor, targets: Tensor, reduce: str, from_captum_abs: object
+    resnet: Classifier,
+    images: Tensor,
+    targets: Tensor,
+    reduce: str,
+    from_captum_abs: Callable[[Tensor], Tensor],
 ) -> None:
     # Captum's abs=True saliency is |∇| per channel; Simonyan's map is its max over channels.
     ours = vanilla_gradient(resnet, images, targets, reduce=reduce)
     captum_abs = Saliency(resnet).attribute(images, target=targets, abs=True)
-    assert max_rel_diff(ours.heatmap, from_captum_abs(captum_abs)) <= TOLERANCE  # type: ignore[operator]
+    assert max_rel_diff(ours.heatmap, from_captum_abs(captum_abs)) <= TOLERANCE
 
 
 @pytest.mark.parametrize("reduce", ["mean", "sum"])

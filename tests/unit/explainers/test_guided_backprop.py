@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import pytest
 import torch
 from captum.attr import Deconvolution, GuidedBackprop
 from saliency_service.errors import UnsupportedMethod
+from saliency_service.explainers._op_override import RELU_FUNCTIONS, Substitution
 from saliency_service.explainers.base import Explanation
 from saliency_service.explainers.gradients import vanilla_gradient
 from saliency_service.explainers.guided_backprop import deconvnet, guided_backprop
@@ -22,7 +24,10 @@ IDS = ["guided_backprop", "deconvnet"]
 
 @pytest.mark.parametrize(("ours", "oracle"), PAIRS, ids=IDS)
 def test_matches_captum_on_distinct_relu_modules(
-    tiny_cnn: Classifier, images: Tensor, targets: Tensor, ours: Callable[..., Explanation],
+    tiny_cnn: Classifier,
+    images: Tensor,
+    targets: Tensor,
+    ours: Callable[..., Explanation],
     oracle: type,
 ) -> None:
     result = ours(tiny_cnn, images, targets).attributions
@@ -31,8 +36,12 @@ def test_matches_captum_on_distinct_relu_modules(
 
 @pytest.mark.parametrize(("ours", "oracle"), PAIRS, ids=IDS)
 def test_functional_relus_are_modified_too(
-    functional_cnn: Classifier, tiny_cnn: Classifier, images: Tensor, targets: Tensor,
-    ours: Callable[..., Explanation], oracle: type,
+    functional_cnn: Classifier,
+    tiny_cnn: Classifier,
+    images: Tensor,
+    targets: Tensor,
+    ours: Callable[..., Explanation],
+    oracle: type,
 ) -> None:
     # Same weights; Captum sees ReLU modules in tiny_cnn, we see F.relu/torch.relu/relu_.
     result = ours(functional_cnn, images, targets).attributions
@@ -41,7 +50,10 @@ def test_functional_relus_are_modified_too(
 
 @pytest.mark.parametrize(("ours", "oracle"), PAIRS, ids=IDS)
 def test_torchvision_resnet_matches_its_distinct_relu_twin(
-    resnet: Classifier, images: Tensor, targets: Tensor, ours: Callable[..., Explanation],
+    resnet: Classifier,
+    images: Tensor,
+    targets: Tensor,
+    ours: Callable[..., Explanation],
     oracle: type,
 ) -> None:
     # torchvision's resnet18 runs one in-place ReLU module twice per block; the twin computes
@@ -84,3 +96,24 @@ def test_substitution_ends_when_the_model_raises(images: Tensor, targets: Tensor
     x = torch.tensor([-1.0, 2.0], requires_grad=True)
     (gradient,) = torch.autograd.grad(torch.relu(x).sum() * -1, x)
     assert gradient.tolist() == [0.0, -1.0]  # the plain ReLU gradient, negative values and all
+
+
+def test_substitution_is_invisible_to_other_threads() -> None:
+    # Requests on one shared model run on several threads; a substitution must stay on its own.
+    entered, release = threading.Event(), threading.Event()
+    seen: list[float] = []
+
+    def substituted() -> None:
+        with Substitution(dict.fromkeys(RELU_FUNCTIONS, lambda input, inplace=False: input + 5)):
+            seen.append(float(torch.relu(torch.tensor(-1.0))))
+            entered.set()
+            release.wait(timeout=10)
+
+    worker = threading.Thread(target=substituted)
+    worker.start()
+    assert entered.wait(timeout=10)
+    here = float(torch.relu(torch.tensor(-1.0)))
+    release.set()
+    worker.join()
+    assert seen == [4.0]
+    assert here == 0.0

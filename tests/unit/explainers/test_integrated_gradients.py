@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -24,7 +26,7 @@ from tests.unit.explainers.support import TOLERANCE, max_rel_diff
 def test_matches_captum_for_every_quadrature(
     resnet: Classifier, images: Tensor, targets: Tensor, method: str
 ) -> None:
-    steps = 16
+    steps = 8
     ours = integrated_gradients(resnet, images, targets, steps=steps, method=method)
     expected = IntegratedGradients(resnet).attribute(
         images, baselines=torch.zeros_like(images), target=targets, n_steps=steps, method=method
@@ -68,16 +70,18 @@ def test_blur_is_a_gaussian_filter_with_nearest_edges(images: Tensor, sigma: flo
     ours = gaussian_blur(images, sigma)
     radius = int(np.ceil(3 * sigma))
     expected = gaussian_filter(
-        images.numpy().astype(np.float64), sigma=(0, 0, sigma, sigma), mode="nearest",
+        images.numpy().astype(np.float64),
+        sigma=(0, 0, sigma, sigma),
+        mode="nearest",
         radius=(0, 0, radius, radius),
     )
     assert max_rel_diff(ours.double(), torch.from_numpy(expected)) <= TOLERANCE
 
 
-def test_completeness_gap_at_default_steps_is_captums_convergence_delta(
+def test_completeness_gap_at_fixed_steps_is_captums_convergence_delta(
     resnet: Classifier, images: Tensor, targets: Tensor
 ) -> None:
-    ours = integrated_gradients(resnet, images, targets)
+    ours = integrated_gradients(resnet, images, targets, steps=50)
     _, captum_delta = IntegratedGradients(resnet).attribute(
         images, target=targets, n_steps=50, return_convergence_delta=True
     )
@@ -96,10 +100,21 @@ def test_completeness_gap_shrinks_with_steps_on_resnet(
     # change |Δ| between x' and x), so 50 Gauss-Legendre points leave gaps of 3-20 % of |Δ|
     # here, as in Captum; the gap is quadrature error and falls as the path is resolved.
     coarse = integrated_gradients(resnet, images, targets, steps=50)
-    fine = integrated_gradients(resnet, images, targets, steps=400)
+    fine = integrated_gradients(resnet, images, targets, steps=300)
     worst_coarse = coarse.diagnostics["relative_completeness_gap"].max()
     worst_fine = fine.diagnostics["relative_completeness_gap"].max()
     assert worst_fine <= 0.25 * worst_coarse
+
+
+def test_default_steps_reach_one_percent_completeness_on_resnet(
+    resnet: Classifier, images: Tensor, targets: Tensor
+) -> None:
+    # The default is adaptive: each image gets as many points as its own path needs.
+    ours = integrated_gradients(resnet, images, targets)
+    assert ours.diagnostics["relative_completeness_gap"].max() <= 0.01
+    assert ours.diagnostics["steps"].min() >= 32
+    again = integrated_gradients(resnet, images, targets, steps=int(ours.diagnostics["steps"][0]))
+    assert torch.allclose(again.attributions[0], ours.attributions[0], atol=1e-6)
 
 
 class _ReluOfLinear(nn.Module):
@@ -166,7 +181,7 @@ def test_path_points_may_straddle_chunks(
     ],
 )
 def test_bad_baseline_requests_are_invalid(
-    resnet: Classifier, images: Tensor, targets: Tensor, params: dict[str, object], message: str
+    resnet: Classifier, images: Tensor, targets: Tensor, params: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidRequest, match=message):
-        integrated_gradients(resnet, images, targets, steps=2, **params)  # type: ignore[arg-type]
+        integrated_gradients(resnet, images, targets, steps=2, **params)

@@ -37,8 +37,12 @@ def test_matches_noise_tunnel_given_the_same_noise(
         sigma = noise * float(image.max() - image.min())
         torch.manual_seed(seed)
         expected = tunnel.attribute(
-            image, nt_type=CAPTUM_TYPES[mode], nt_samples=samples, stdevs=sigma,
-            target=int(targets[i]), abs=False,
+            image,
+            nt_type=CAPTUM_TYPES[mode],
+            nt_samples=samples,
+            stdevs=sigma,
+            target=int(targets[i]),
+            abs=False,
         )
         assert max_rel_diff(ours[i : i + 1], expected) <= TOLERANCE
 

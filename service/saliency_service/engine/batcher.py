@@ -1,0 +1,230 @@
+"""The dynamic batcher: images from all requests, grouped by key, run on the worker pool.
+
+Flush policy. A key's queue is ready when it holds a full batch (the model's max_batch_size,
+else the server's) or its oldest image has waited the max queue delay. Batches are formed when
+a model instance is free, not when a queue becomes ready: while every instance is busy, a ready
+queue keeps growing up to a full batch, so load turns into bigger batches rather than a backlog
+of small ones. Among ready queues the highest priority wins, then the longest wait.
+
+The queue is bounded (max_queue_size images over all keys): a request that does not fit is
+refused at once with RESOURCE_EXHAUSTED, and every accepted request is answered. Everything
+here runs on the event loop; compute runs on the pool's threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from saliency_service.config import ServerConfig
+from saliency_service.engine.deadlines import deadline_after, why_dead
+from saliency_service.engine.pool import Slot, WorkerPool
+from saliency_service.engine.precision import Precision
+from saliency_service.engine.queues import KeyQueue
+from saliency_service.engine.runner import BatchOutcome, run_batch
+from saliency_service.engine.work import BatchKey, Job, WorkItem
+from saliency_service.errors import (
+    Cancelled,
+    DeadlineExceeded,
+    Overloaded,
+    SaliencyError,
+    ShuttingDown,
+)
+from saliency_service.metrics import Metrics
+
+# Errors that concern the whole request, not one image: the RPC fails with them.
+REQUEST_ERRORS = (DeadlineExceeded, Cancelled, ShuttingDown)
+
+
+class Batcher:
+    """Queues work items, forms batches and hands them to the worker pool."""
+
+    def __init__(
+        self, pool: WorkerPool, config: ServerConfig, metrics: Metrics, precision: Precision
+    ) -> None:
+        self.pool = pool
+        self.config = config
+        self.metrics = metrics
+        self.precision = precision
+        self._queues: dict[BatchKey, KeyQueue] = {}
+        self._queued = 0
+        self._wake = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self._scheduler: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start scheduling (on the running event loop)."""
+        self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
+
+    async def run(
+        self, job: Job, payloads: Sequence[Any], *, time_remaining: float | None, priority: int = 0
+    ) -> list[Any]:
+        """Queue one request's images and wait for them: each one's output or its own error.
+
+        Raises:
+            Overloaded: the queue cannot take the request's images now.
+            DeadlineExceeded, Cancelled, ShuttingDown: the request as a whole ended.
+        """
+        if self._closed:
+            raise ShuttingDown("the server is shutting down")
+        name = job.key.model
+        if self._queued + len(payloads) > self.config.max_queue_size:
+            self.metrics.rejected.labels(name).inc(len(payloads))
+            raise Overloaded(
+                f"the server is busy: {self._queued} images are queued and the limit is "
+                f"{self.config.max_queue_size}; retry later"
+            )
+        loop = asyncio.get_running_loop()
+        deadline = deadline_after(time_remaining)
+        items = [WorkItem(p, loop.create_future(), deadline, priority) for p in payloads]
+        queue = self._queues.setdefault(job.key, KeyQueue(job))
+        for item in items:
+            queue.push(item)
+            item.future.add_done_callback(lambda _: self.metrics.inflight.dec())
+        self._count(name, len(items))
+        self.metrics.inflight.inc(len(items))
+        self._wake.set()
+        try:
+            results = await asyncio.gather(*(item.future for item in items))
+        except asyncio.CancelledError:
+            self._wake.set()  # so that the scheduler drops the cancelled items now
+            raise
+        for result in results:
+            if isinstance(result, REQUEST_ERRORS):
+                raise result
+        return results
+
+    async def close(self) -> None:
+        """Refuse new work, answer what is still queued with UNAVAILABLE, finish running batches."""
+        self._closed = True
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        for key, queue in list(self._queues.items()):
+            items = queue.take(len(queue))
+            self._count(key.model, -len(items))
+            _answer(items, [ShuttingDown("the server is shutting down")] * len(items))
+        self._queues.clear()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    # ---------------------------------------------------------------- scheduling
+
+    async def _schedule(self) -> None:
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            self._remove_dead(now)
+            while (choice := self._choose(now)) is not None:
+                queue, slot = choice
+                items = queue.take(self._limits(queue.job.key.model)[0])
+                self._count(queue.job.key.model, -len(items))
+                task = asyncio.create_task(self._execute(slot, queue.job, items))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            self._queues = {key: queue for key, queue in self._queues.items() if len(queue)}
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._next_wake(now)):
+                    await self._wake.wait()
+
+    def _limits(self, name: str) -> tuple[int, float]:
+        """(max batch size, max queue delay in seconds) for model `name`."""
+        config = self.pool.model_config(name)
+        size = config.max_batch_size or self.config.max_batch_size
+        delay_ms = config.max_queue_delay_ms
+        return size, (self.config.max_queue_delay_ms if delay_ms is None else delay_ms) / 1000
+
+    def _ready(self, queue: KeyQueue, now: float) -> bool:
+        size, delay = self._limits(queue.job.key.model)
+        return len(queue) >= size or now - queue.oldest() >= delay
+
+    def _choose(self, now: float) -> tuple[KeyQueue, Slot] | None:
+        ready = [q for q in self._queues.values() if len(q) and self._ready(q, now)]
+        for queue in sorted(ready, key=lambda q: (-q.priority(), q.oldest())):
+            slot = self.pool.acquire(queue.job.key.model)
+            if slot is not None:
+                return queue, slot
+        return None
+
+    def _next_wake(self, now: float) -> float | None:
+        """Seconds until a waiting queue becomes ready or an item expires; None: nothing waits."""
+        times = []
+        for queue in self._queues.values():
+            if not self._ready(queue, now):
+                times.append(queue.oldest() + self._limits(queue.job.key.model)[1])
+            deadline = queue.earliest_deadline()
+            if deadline is not None:
+                times.append(deadline)
+        return max(0.0, min(times) - now) if times else None
+
+    def _remove_dead(self, now: float) -> None:
+        for key, queue in self._queues.items():
+            dead = queue.remove_dead(now)
+            if dead:
+                self._count(key.model, -len(dead))
+                for item in dead:
+                    reason = "deadline" if item.expired(now) else "cancelled"
+                    self.metrics.dropped.labels(key.model, reason).inc()
+                _answer(dead, [why_dead(item, now) for item in dead])
+
+    def _count(self, name: str, change: int) -> None:
+        self._queued += change
+        self.metrics.queue_depth.labels(name).inc(change)
+
+    # ---------------------------------------------------------------- execution
+
+    async def _execute(self, slot: Slot, job: Job, items: list[WorkItem]) -> None:
+        name, method = job.key.model, job.key.method or job.key.kind
+        started = time.monotonic()
+        for item in items:
+            self.metrics.queue_wait.labels(name, method).observe(started - item.enqueued)
+        self.metrics.batch_size.labels(name, method).observe(len(items))
+        rebuild = False
+        try:
+            outcome = await self.pool.compute(
+                slot.device, run_batch, slot, job, items, self.precision
+            )
+            rebuild = outcome.rebuild
+        except BaseException as error:
+            # The engine itself failed (or the loop is closing): every item gets the error.
+            rebuild = True
+            _fail(items, error)
+            raise
+        finally:
+            self.pool.release(slot, rebuild=rebuild)
+            self._wake.set()
+        self.metrics.compute_time.labels(name, method).observe(time.monotonic() - started)
+        self._record(outcome, slot, name)
+        _answer(items, outcome.results)
+
+    def _record(self, outcome: BatchOutcome, slot: Slot, name: str) -> None:
+        device = str(slot.device)
+        for reason, count in outcome.dropped.items():
+            self.metrics.dropped.labels(name, reason).inc(count)
+        if outcome.oom_splits:
+            self.metrics.oom_splits.labels(name, device).inc(outcome.oom_splits)
+        if outcome.rows_per_pass is not None:
+            self.metrics.rows_per_pass.labels(name, device).set(outcome.rows_per_pass)
+        if outcome.rebuild:
+            self.metrics.worker_restarts.labels(device).inc()
+
+
+def _answer(items: Sequence[WorkItem], results: Sequence[Any | SaliencyError]) -> None:
+    for item, result in zip(items, results, strict=True):
+        if not item.future.done():
+            item.future.set_result(result)
+
+
+def _fail(items: Sequence[WorkItem], error: BaseException) -> None:
+    for item in items:
+        if item.future.done():
+            continue
+        if isinstance(error, Exception):
+            item.future.set_exception(error)
+        else:
+            item.future.cancel()

@@ -1,0 +1,102 @@
+"""What runs before every forward pass of a batch, from outside the explainers and attacks.
+
+Explainers and attacks chunk their own loops; the engine sees each pass as a call of the model.
+A forward pre-hook on the model instance, installed for the duration of one batch, is the seam:
+- the deadline/cancellation checkpoint (between chunks, without the methods knowing);
+- the simulated out-of-memory fault (memory.py);
+- channels-last input for a channels-last model, with the input's gradient handed back in the
+  input's own layout, so methods that `view` gradients keep working;
+- on CUDA, each gradient pass's allocator peak, which refines the memory estimate.
+Nothing here synchronises with the device: deadlines are host time and allocator statistics are
+kept on the host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from saliency_service.engine.memory import DeviceMemory
+
+
+@dataclass
+class PassStats:
+    """What the guard saw of one batch: gradient passes and the most rows in one."""
+
+    passes: int = 0
+    max_rows: int = 0
+
+
+class _ToChannelsLast(torch.autograd.Function):
+    """Channels-last forward; the gradient goes back contiguous, as the input was."""
+
+    @staticmethod
+    def forward(ctx: Any, images: Tensor) -> Tensor:
+        return images.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx: Any, gradient: Tensor) -> Tensor:
+        return gradient.contiguous()
+
+
+class _PeakTracker:
+    """The CUDA allocator's peak over each gradient pass, reported to the device's budget."""
+
+    def __init__(self, memory: DeviceMemory, name: str) -> None:
+        self._memory, self._name = memory, name
+        self._device = memory.device
+        self._rows = 0
+        self._base = 0
+
+    def start_pass(self, rows: int) -> None:
+        self.finish_pass()
+        torch.cuda.reset_peak_memory_stats(self._device)
+        self._base = torch.cuda.memory_allocated(self._device)
+        self._rows = rows
+
+    def finish_pass(self) -> None:
+        if self._rows:
+            peak = torch.cuda.max_memory_allocated(self._device) - self._base
+            self._memory.observe(self._name, self._rows, peak)
+            self._rows = 0
+
+
+@contextmanager
+def pass_guard(
+    model: nn.Module,
+    name: str,
+    memory: DeviceMemory,
+    checkpoint: Callable[[], None],
+    *,
+    channels_last: bool,
+) -> Iterator[PassStats]:
+    """Install the pre-forward hook on `model` (model `name`) for the `with` block."""
+    stats = PassStats()
+    tracker = _PeakTracker(memory, name) if memory.device.type == "cuda" else None
+
+    def before_forward(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        checkpoint()
+        images = args[0]
+        if torch.is_grad_enabled():
+            rows = len(images)
+            stats.passes += 1
+            stats.max_rows = max(stats.max_rows, rows)
+            memory.check_simulated(rows)
+            if tracker is not None:
+                tracker.start_pass(rows)
+        if channels_last and isinstance(images, Tensor) and images.dim() == 4:
+            return (_ToChannelsLast.apply(images), *args[1:])
+        return None
+
+    handle = model.register_forward_pre_hook(before_forward)
+    try:
+        yield stats
+    finally:
+        handle.remove()
+        if tracker is not None:
+            tracker.finish_pass()

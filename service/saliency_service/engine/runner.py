@@ -1,0 +1,174 @@
+"""Run one batch on one model instance, on a worker thread; one result per item, always.
+
+Failures are contained to the items they belong to:
+- out of memory: the pass is split (a smaller chunk, or half the items) and retried; an item
+  that cannot fit even alone, one row per pass, fails alone with RESOURCE_EXHAUSTED;
+- a SaliencyError or an unexpected error over several items: each item is retried alone, so
+  only the offender fails (an unexpected error also asks for the replica to be rebuilt);
+- dead items (deadline passed, caller gone) are dropped before compute, and the batch stops
+  between passes once all of its items are dead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from saliency_service.engine.deadlines import Abandoned, Checkpoint, split_live, why_dead
+from saliency_service.engine.guard import pass_guard
+from saliency_service.engine.memory import is_out_of_memory
+from saliency_service.engine.pool import Slot
+from saliency_service.engine.precision import Precision
+from saliency_service.engine.work import Job, WorkItem
+from saliency_service.errors import Overloaded, SaliencyError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchOutcome:
+    """Per item (in the batch's order) its output or its error, and what the batch cost."""
+
+    results: list[Any]
+    computed: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    passes: int = 0
+    oom_splits: int = 0
+    rows_per_pass: int | None = None
+    rebuild: bool = False
+
+
+def run_batch(
+    slot: Slot, job: Job, items: Sequence[WorkItem], precision: Precision
+) -> BatchOutcome:
+    """Compute `items` with `job` on `slot`'s instance (called on the device's worker thread)."""
+    live, dead = split_live(items, time.monotonic())
+    outcome = BatchOutcome(results=[])
+    _drop(outcome, dead)
+    computed = _Run(slot, job, outcome, precision).run(live) if live else {}
+    now = time.monotonic()
+    outcome.results = [
+        computed[id(item)] if id(item) in computed else why_dead(item, now) for item in items
+    ]
+    return outcome
+
+
+def _drop(outcome: BatchOutcome, dead: Sequence[WorkItem]) -> None:
+    now = time.monotonic()
+    for item in dead:
+        reason = "deadline" if item.expired(now) else "cancelled"
+        outcome.dropped[reason] = outcome.dropped.get(reason, 0) + 1
+
+
+class _Run:
+    """The split-and-retry recursion over one batch's live items."""
+
+    def __init__(self, slot: Slot, job: Job, outcome: BatchOutcome, precision: Precision) -> None:
+        self.slot, self.job, self.outcome, self.precision = slot, job, outcome, precision
+        self.name = slot.model.config.name
+        self.results: dict[int, Any] = {}
+
+    def run(self, items: Sequence[WorkItem]) -> dict[int, Any]:
+        """Each item's output or error, by `id(item)`."""
+        rows = None
+        if self.job.chunking != "none":
+            config = self.slot.model.config
+            shape = (config.channels, config.height, config.width)
+            rows = self.slot.memory.rows_per_pass(self.name, self.slot.model.classifier, shape)
+        self.outcome.rows_per_pass = rows
+        self._solve(list(items), rows)
+        return self.results
+
+    def _solve(self, items: list[WorkItem], rows: int | None) -> None:
+        if self.job.chunking != "passes" or rows is None:
+            self._attempt(items, rows)
+            return
+        for part in _passes(items, rows, self.job):
+            self._attempt(part, rows)
+
+    def _attempt(self, items: list[WorkItem], rows: int | None) -> None:
+        try:
+            outputs = self._compute(items, rows)
+        except Abandoned:
+            _drop(self.outcome, items)
+            for item in items:
+                self.results[id(item)] = why_dead(item, time.monotonic())
+            return
+        except Exception as error:  # noqa: BLE001 - every failure is answered per item
+            self._recover(items, rows, error)
+            return
+        for item, output in zip(items, outputs, strict=True):
+            self.results[id(item)] = output
+        self.outcome.computed += len(items)
+
+    def _compute(self, items: list[WorkItem], rows: int | None) -> list[Any]:
+        model = self.slot.model
+        checkpoint = Checkpoint(items)
+        checkpoint()
+        with (
+            pass_guard(
+                model.classifier,
+                self.name,
+                self.slot.memory,
+                checkpoint,
+                channels_last=self.slot.channels_last,
+            ) as stats,
+            self.precision.context(self.slot.device, self.job.key.method),
+        ):
+            try:
+                outputs = self.job.run(model, [item.payload for item in items], rows)
+            finally:
+                self.outcome.passes += stats.passes
+        if len(outputs) != len(items):
+            raise RuntimeError(f"{self.job.key}: {len(outputs)} results for {len(items)} items")
+        return outputs
+
+    def _recover(self, items: list[WorkItem], rows: int | None, error: Exception) -> None:
+        if is_out_of_memory(error):
+            self.outcome.oom_splits += 1
+            if self.slot.device.type == "cuda":
+                torch.cuda.empty_cache()
+            tried = rows if rows is not None else sum(self.job.rows(i.payload) for i in items)
+            smaller = self.slot.memory.out_of_memory(self.name, tried)
+            self.outcome.rows_per_pass = smaller
+            if self.job.chunking == "inside" and rows is not None and rows > 1:
+                self._solve(items, smaller)
+            elif len(items) > 1:
+                half = len(items) // 2
+                self._solve(items[:half], smaller)
+                self._solve(items[half:], smaller)
+            else:
+                self.results[id(items[0])] = Overloaded(
+                    f"the image does not fit in {self.slot.device} memory for "
+                    f"{self.job.key.method or self.job.key.kind} on model {self.name!r}"
+                )
+            return
+        if len(items) > 1:
+            # One bad member must not fail the batch: find it by running each alone.
+            for item in items:
+                self._attempt([item], rows)
+            return
+        if not isinstance(error, SaliencyError):
+            log.error("%s failed on %s", self.job.key, self.slot.device, exc_info=error)
+            self.outcome.rebuild = True
+        self.results[id(items[0])] = error
+
+
+def _passes(items: list[WorkItem], rows: int, job: Job) -> Iterator[list[WorkItem]]:
+    """Consecutive groups of items holding at most `rows` rows (an item never splits)."""
+    group: list[WorkItem] = []
+    used = 0
+    for item in items:
+        size = job.rows(item.payload)
+        if group and used + size > rows:
+            yield group
+            group, used = [], 0
+        group.append(item)
+        used += size
+    if group:
+        yield group

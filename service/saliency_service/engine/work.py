@@ -1,0 +1,92 @@
+"""What the engine moves around: batching keys, jobs, and one work item per image."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from saliency_service.models.loading import LoadedModel
+
+# How a job's memory is kept within the device's budget:
+# "inside": the job takes `rows_per_pass` and chunks its own passes (the explainers' chunk_size);
+# "passes": the engine splits the batch into passes of at most `rows_per_pass` rows;
+# "none": forward-only work (ONNX Runtime), too light to need splitting.
+Chunking = Literal["inside", "passes", "none"]
+ParamsKey = tuple[tuple[str, object], ...]
+_sequence = itertools.count()
+
+
+@dataclass(frozen=True)
+class BatchKey:
+    """Items with equal keys may share a batch: same model, same computation.
+
+    `params` holds every resolved parameter, so two requests that differ in anything but their
+    images and per-image fields (targets, labels, ε) never share a batch.
+    """
+
+    model: str
+    kind: str
+    method: str
+    params: ParamsKey = ()
+
+
+def params_key(params: Mapping[str, object]) -> ParamsKey:
+    """`params` as a hashable, order-independent key; arrays by shape, dtype and a content hash."""
+    return tuple(sorted((name, _hashable(value)) for name, value in params.items()))
+
+
+def _hashable(value: object) -> object:
+    if isinstance(value, np.ndarray):
+        digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16)
+        return ("ndarray", value.shape, value.dtype.str, digest.hexdigest())
+    return value
+
+
+@dataclass(frozen=True)
+class Job:
+    """One kind of computation: the key its items batch under, and the function computing a batch.
+
+    `run(model, payloads, rows_per_pass)` returns one output per payload, in order. `rows(payload)`
+    is how many rows a payload sends through the model (an explanation's number of targets), for
+    splitting a batch into passes with `chunking="passes"`.
+    """
+
+    key: BatchKey
+    run: Callable[[LoadedModel, list[Any], int | None], list[Any]]
+    chunking: Chunking = "passes"
+    rows: Callable[[Any], int] = field(default=lambda _payload: 1)
+    max_batch_size: int | None = None
+    max_queue_delay_s: float | None = None
+
+
+@dataclass(eq=False)
+class WorkItem:
+    """One image of one request, waiting for (or in) a batch.
+
+    The future is resolved on the event loop with the image's output or its own SaliencyError.
+    Worker threads only read it (`done()` is a plain attribute read), to skip cancelled work.
+    """
+
+    payload: Any
+    future: asyncio.Future[Any]
+    deadline: float | None
+    priority: int
+    enqueued: float = field(default_factory=time.monotonic)
+    sequence: int = field(default_factory=lambda: next(_sequence))
+
+    def expired(self, now: float) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def cancelled(self) -> bool:
+        """The caller stopped waiting (its RPC was cancelled), or the item was answered already."""
+        return self.future.done()
+
+    def dead(self, now: float) -> bool:
+        return self.cancelled() or self.expired(now)

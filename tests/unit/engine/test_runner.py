@@ -1,0 +1,238 @@
+"""One batch on one instance: results per item, out-of-memory splits, failures and dead items."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from saliency_service.attacks import ATTACKS
+from saliency_service.engine.precision import Precision
+from saliency_service.engine.runner import run_batch
+from saliency_service.engine.work import Job
+from saliency_service.errors import Cancelled, DeadlineExceeded, InvalidRequest, Overloaded
+from saliency_service.explainers import EXPLAINERS
+from saliency_service.models.loading import LoadedModel
+from saliency_service.operations import explain as explain_op
+from saliency_service.operations.attack import COMMON_PARAMS as ATTACK_COMMON
+from saliency_service.operations.attack import AttackInput
+from saliency_service.operations.explain import COMMON_PARAMS as EXPLAIN_COMMON
+from saliency_service.operations.explain import ExplainInput
+from saliency_service.operations.jobs import attack_job, explain_job
+from saliency_service.params import ParamValue, resolve_params
+
+from tests.unit.engine.support import SIZE, explain_inputs, pixels, slot_for, work_items
+
+FULL = Precision()
+
+
+def explain_params(method: str, **given: ParamValue) -> dict[str, ParamValue]:
+    spec = EXPLAINERS[method]
+    return resolve_params(method, (*spec.params, *EXPLAIN_COMMON), given)
+
+
+def ig_job(model: LoadedModel, steps: int = 8) -> Job:
+    return explain_job(
+        model,
+        EXPLAINERS["integrated_gradients"],
+        explain_params("integrated_gradients", steps=steps),
+    )
+
+
+def heatmaps(results: list[object]) -> list[torch.Tensor]:
+    return [r.maps[0].heatmap for r in results]  # type: ignore[attr-defined]
+
+
+def test_a_batch_gives_each_image_its_result_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = ig_job(model)
+    inputs = explain_inputs(4)
+    batched = run_batch(slot_for(model), job, work_items(loop, inputs), FULL)
+    alone = [
+        run_batch(slot_for(model), job, work_items(loop, [x]), FULL).results[0] for x in inputs
+    ]
+    assert batched.computed == 4
+    for together, single in zip(heatmaps(batched.results), heatmaps(alone), strict=True):
+        torch.testing.assert_close(together, single, rtol=1e-4, atol=1e-6)
+
+
+def test_simulated_out_of_memory_shrinks_the_chunk_and_succeeds(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = ig_job(model, steps=8)
+    inputs = explain_inputs(2)
+    expected = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    slot = slot_for(model)
+    slot.memory.simulate_limit(3)
+    first = run_batch(slot, job, work_items(loop, inputs), FULL)
+    assert first.oom_splits >= 1
+    assert first.rows_per_pass is not None
+    assert first.rows_per_pass > 3
+    for got, want in zip(heatmaps(first.results), expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # The budget learnt the limit: the next batch fits without another failure.
+    second = run_batch(slot, job, work_items(loop, inputs), FULL)
+    assert second.oom_splits == 0
+    assert second.rows_per_pass is not None
+    assert second.rows_per_pass <= 3
+
+
+def test_an_item_too_big_for_memory_fails_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    spec = EXPLAINERS["vanilla_gradient"]
+    params = explain_params("vanilla_gradient")
+    # A method that cannot chunk its rows: each item's targets go through in one pass.
+    job = Job(
+        explain_job(model, spec, params).key,
+        lambda instance, items, _: explain_op.explain(instance, spec, params, items),
+        chunking="passes",
+        rows=explain_op.rows_of,
+    )
+    inputs = [*explain_inputs(2), ExplainInput(pixels(1, seed=5)[0], (SIZE, SIZE), (), 4)]
+    slot = slot_for(model)
+    slot.memory.simulate_limit(2)
+    outcome = run_batch(slot, job, work_items(loop, inputs), FULL)
+    assert [type(r).__name__ for r in outcome.results[:2]] == ["ExplainOutput"] * 2
+    assert isinstance(outcome.results[2], Overloaded)
+    assert "does not fit" in str(outcome.results[2])
+
+
+def test_an_item_that_raises_fails_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = explain_job(model, EXPLAINERS["grad_cam"], explain_params("grad_cam"))
+    good = explain_inputs(2)
+    bad = ExplainInput(pixels(1)[0], (SIZE, SIZE), (99,), 0)
+    outcome = run_batch(slot_for(model), job, work_items(loop, [good[0], bad, good[1]]), FULL)
+    assert isinstance(outcome.results[1], InvalidRequest)
+    assert outcome.computed == 2
+    assert not outcome.rebuild
+    assert all(hasattr(outcome.results[i], "maps") for i in (0, 2))
+
+
+def test_an_unexpected_error_fails_its_item_and_asks_for_a_rebuilt_instance(
+    model: LoadedModel,
+    loop,  # type: ignore[no-untyped-def]
+) -> None:
+    job = explain_job(model, EXPLAINERS["vanilla_gradient"], explain_params("vanilla_gradient"))
+    bad = ExplainInput(pixels(1)[0], (SIZE, SIZE), (99,), 0)  # gather() out of range
+    outcome = run_batch(slot_for(model), job, work_items(loop, [bad, *explain_inputs(1)]), FULL)
+    assert isinstance(outcome.results[0], Exception)
+    assert not isinstance(outcome.results[0], InvalidRequest)
+    assert hasattr(outcome.results[1], "maps")
+    assert outcome.rebuild
+
+
+def test_dead_items_are_dropped_before_compute(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    inputs = explain_inputs(3)
+    expired, cancelled, live = work_items(
+        loop, inputs[:1], deadline=time.monotonic() - 1
+    ) + work_items(loop, inputs[1:])
+    cancelled.future.cancel()
+    outcome = run_batch(slot_for(model), ig_job(model), [expired, cancelled, live], FULL)
+    assert isinstance(outcome.results[0], DeadlineExceeded)
+    assert isinstance(outcome.results[1], Cancelled)
+    assert hasattr(outcome.results[2], "maps")
+    assert outcome.computed == 1
+    assert outcome.dropped == {"deadline": 1, "cancelled": 1}
+
+
+def test_the_batch_stops_between_passes_once_its_items_are_dead(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    slot = slot_for(model)
+    # Probe the memory cost first: the hook below must count the batch's passes only.
+    slot.memory.rows_per_pass("tiny", slot.model.classifier, (3, SIZE, SIZE))
+    items = work_items(loop, explain_inputs(2), deadline=time.monotonic() + 3600)
+    seen: list[int] = []
+
+    def expire_after_two_passes(module: torch.nn.Module, args: object, output: object) -> None:
+        if torch.is_grad_enabled():
+            seen.append(1)
+            if len(seen) == 2:
+                for item in items:
+                    item.deadline = time.monotonic() - 1
+
+    handle = slot.model.classifier.register_forward_hook(expire_after_two_passes)
+    # 64 steps, at most 4 rows a pass: 32 gradient passes if it ran to the end.
+    slot.memory.out_of_memory("tiny", 8)
+    try:
+        outcome = run_batch(slot, ig_job(model, steps=64), items, FULL)
+    finally:
+        handle.remove()
+    assert all(isinstance(r, DeadlineExceeded) for r in outcome.results)
+    assert outcome.passes == 2
+    assert outcome.computed == 0
+    assert outcome.dropped == {"deadline": 2}
+
+
+METHOD_SETTINGS: dict[str, dict[str, ParamValue]] = {
+    "smoothgrad": {"samples": 4},
+    "smoothgrad_squared": {"samples": 4},
+    "vargrad": {"samples": 4},
+    "integrated_gradients": {"steps": 4},
+    "class_model_visualization": {"steps": 3},
+    "occlusion": {},
+}
+
+
+@pytest.mark.parametrize("method", sorted(EXPLAINERS))
+def test_channels_last_gives_the_same_explanations(model: LoadedModel, loop, method: str) -> None:  # type: ignore[no-untyped-def]
+    job = explain_job(
+        model, EXPLAINERS[method], explain_params(method, **METHOD_SETTINGS.get(method, {}))
+    )
+    inputs = explain_inputs(2)
+    plain = run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results
+    fast = run_batch(
+        slot_for(model, channels_last=True), job, work_items(loop, inputs), FULL
+    ).results
+    for a, b in zip(plain, fast, strict=True):
+        if isinstance(a, Exception):  # a method this model cannot serve fails the same way
+            assert type(a) is type(b)
+            continue
+        torch.testing.assert_close(a.maps[0].heatmap, b.maps[0].heatmap, rtol=1e-3, atol=1e-5)
+
+
+# Fewer iterations than the defaults: the tests compare two layouts, not attack strength.
+ATTACK_SETTINGS: dict[str, dict[str, ParamValue]] = {
+    "bim": {"steps": 3},
+    "pgd": {"steps": 3},
+    "pgd_l2": {"steps": 3},
+    "mi_fgsm": {"steps": 3},
+    "deepfool": {"steps": 5},
+    "cw_l2": {"steps": 5},
+    "minimal_epsilon": {"steps": 2, "max_eps": 16 / 255, "precision": 4 / 255},
+}
+
+
+@pytest.mark.parametrize("method", sorted(ATTACKS))
+def test_channels_last_gives_the_same_attacks(model: LoadedModel, loop, method: str) -> None:  # type: ignore[no-untyped-def]
+    spec = ATTACKS[method]
+    params = resolve_params(method, (*spec.params, *ATTACK_COMMON), ATTACK_SETTINGS.get(method, {}))
+    job = attack_job(model, spec, params)
+    inputs = [AttackInput(p, None, None, None) for p in pixels(2)]
+    plain = run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results
+    fast = run_batch(
+        slot_for(model, channels_last=True), job, work_items(loop, inputs), FULL
+    ).results
+    for a, b in zip(plain, fast, strict=True):
+        assert not isinstance(a, Exception), a
+        assert not isinstance(b, Exception), b
+        # Sign steps can flip on float noise near zero gradients: compare the bulk.
+        close = torch.isclose(a.adversarial, b.adversarial, atol=1e-4)
+        assert close.float().mean() > 0.99
+
+
+def test_bfloat16_autocast_keeps_grad_cam_maps(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = explain_job(model, EXPLAINERS["grad_cam"], explain_params("grad_cam"))
+    inputs = explain_inputs(4)
+    full = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    half = heatmaps(
+        run_batch(slot_for(model), job, work_items(loop, inputs), Precision(torch.bfloat16)).results
+    )
+    for a, b in zip(full, half, strict=True):
+        correlation = torch.corrcoef(torch.stack([a.flatten(), b.float().flatten()]))[0, 1]
+        assert correlation > 0.99
+
+
+def test_full_precision_methods_ignore_autocast(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = ig_job(model)
+    inputs = explain_inputs(2)
+    full = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    asked = heatmaps(
+        run_batch(slot_for(model), job, work_items(loop, inputs), Precision(torch.bfloat16)).results
+    )
+    for a, b in zip(full, asked, strict=True):
+        assert torch.equal(a, b)
