@@ -13,13 +13,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import safetensors.torch
 import torch
 import torchvision
+from prometheus_client.parser import text_string_to_metric_families
 from saliency_client import SaliencyClient
 from saliency_service.allocator import tune_glibc_malloc
 from saliency_service.models.classifier import Classifier
@@ -35,6 +39,8 @@ def set_up() -> None:
     """The allocator setting the server uses (DESIGN.md), so peers are measured on equal terms."""
     tune_glibc_malloc()
     torch.manual_seed(0)
+    # Captum warns on every call that it turned requires_grad on for the input.
+    warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require")
 
 
 def classifier(name: str) -> Classifier:
@@ -77,18 +83,49 @@ def write_repository(folder: Path, names: Sequence[str], batching: dict[str, flo
     return folder
 
 
-@contextlib.contextmanager
-def server(
-    names: Sequence[str], batching: dict[str, float], env: dict[str, str] | None = None
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`saliency-server` in its own process on a repository of `names`; yields (target, process).
+@dataclass(frozen=True)
+class Server:
+    """A running `saliency-server` process: its gRPC target and its /metrics port."""
 
-    Its own process, so that the client threads of the benchmark never share its GIL, as in
+    target: str
+    metrics_port: int
+    process: subprocess.Popen[bytes]
+
+    def memory(self, field: str) -> int:
+        """A memory figure of the process from /proc (e.g. VmRSS, VmHWM), in bytes."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        raise KeyError(field)
+
+    def reset_peak_memory(self) -> None:
+        """Start VmHWM afresh from the current RSS (Linux: /proc/PID/clear_refs, value 5)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """One sample of the server's /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return None
+
+
+@contextlib.contextmanager
+def server(names: Sequence[str], batching: dict[str, float]) -> Iterator[Server]:
+    """`saliency-server` in its own process, serving a repository of `names`.
+
+    Its own process, so that the benchmark's client threads never share its GIL, as in
     production. No memory or chunking knob is set.
     """
     with tempfile.TemporaryDirectory() as folder:
         repository = write_repository(Path(folder), names, batching)
-        port = _free_port()
+        port, metrics_port = _free_port(), _free_port()
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -101,18 +138,17 @@ def server(
                 "--port",
                 str(port),
                 "--metrics-port",
-                "0",
+                str(metrics_port),
                 "--devices",
                 "cpu",
                 "--log-level",
-                "WARNING",
+                "ERROR",
             ],
-            env={**os.environ, **(env or {})},
         )
-        target = f"127.0.0.1:{port}"
+        running = Server(f"127.0.0.1:{port}", metrics_port, process)
         try:
-            _wait_until_serving(target, process)
-            yield target, process
+            _wait_until_serving(running.target, process)
+            yield running
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -149,11 +185,21 @@ def timed(run: Callable[[], object], repeats: int = 1) -> float:
     return best
 
 
-def gemm_peak_gflops(size: int = 4096, repeats: int = 5) -> float:
-    """The machine's measured fp32 GEMM rate (torch.mm, all cores), in GFLOP/s."""
-    a, b = torch.rand(size, size), torch.rand(size, size)
-    seconds = timed(lambda: torch.mm(a, b), repeats)
-    return 2 * size**3 / seconds / 1e9
+def gemm_peak_gflops(repeats: int = 5) -> dict[str, float]:
+    """The machine's measured fp32 GEMM rate, in GFLOP/s, by implementation, on all cores.
+
+    Two GEMMs torch can run: MKL's sgemm (torch.mm, 4096²) and oneDNN's, as a 1x1 convolution
+    (M = 64·14·14, K = N = 512, channels-last), which is a plain GEMM. On AMD CPUs MKL stays
+    far below oneDNN's JIT kernels, so the peak is the larger of the two.
+    """
+    a, b = torch.rand(4096, 4096), torch.rand(4096, 4096)
+    mkl = 2 * 4096**3 / timed(lambda: torch.mm(a, b), repeats) / 1e9
+    layout = torch.channels_last
+    x = torch.rand(64, 512, 14, 14).contiguous(memory_format=layout)
+    w = torch.rand(512, 512, 1, 1).contiguous(memory_format=layout)
+    flops = 2 * 64 * 14 * 14 * 512 * 512
+    onednn = flops / timed(lambda: torch.nn.functional.conv2d(x, w), repeats) / 1e9
+    return {"MKL sgemm (torch.mm)": mkl, "oneDNN GEMM (1x1 conv)": onednn}
 
 
 def gradient_row_flops(name: str) -> tuple[float, float]:
@@ -166,8 +212,8 @@ def gradient_row_flops(name: str) -> tuple[float, float]:
     with FlopCounterMode(display=False) as forward, torch.no_grad():
         model(image)
     with FlopCounterMode(display=False) as both:
-        leaf = image.requires_grad_(True)
-        torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
+        # backward(), not autograd.grad(): FlopCounterMode's hooks refuse a leaf input there.
+        model(image.requires_grad_(True))[:, 0].sum().backward()
     return float(forward.get_total_flops()), float(both.get_total_flops())
 
 

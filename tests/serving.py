@@ -36,3 +36,4 @@ class ServerThread:
         self._call(self.running.stop(grace))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=30)
+        self.loop.close()  # its self-pipe sockets too, or gc warns about them at exit

@@ -25,7 +25,7 @@ def tune_glibc_malloc(mmap_threshold: int = 1 << 30) -> bool:
         mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):
         return False
-    ok = mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1
+    ok = bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1)
     # A negative trim threshold is not accepted; the largest int disables trimming in practice.
     ok = mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1 and ok
     log.debug("glibc mallopt tuned: %s", ok)

@@ -38,6 +38,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--max-queue-delay-ms", type=float)
     parser.add_argument("--max-queue-size", type=int)
+    parser.add_argument(
+        "--memory-budget-mb", type=int, help="MiB per device for forward/backward passes (0 = auto)"
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels-last weights and inputs (default on)",
+    )
+    parser.add_argument(
+        "--autocast",
+        choices=("off", "bfloat16", "float16"),
+        help="mixed precision for the methods that tolerate it (default off)",
+    )
     parser.add_argument("--grace-period-s", type=float)
     parser.add_argument("--tls-cert", type=Path, help="PEM certificate chain; turns TLS on")
     parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")

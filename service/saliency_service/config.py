@@ -1,4 +1,4 @@
-"""Server settings: one frozen dataclass, read once at start-up from CLI flags and SALIENCY_* env."""
+"""Server settings: one frozen dataclass, read once at start-up from flags and SALIENCY_* env."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from typing import ParamSpec, TypeVar
 
 import torch
 
+from saliency_service.engine.folding import fold_batch_norms
 from saliency_service.engine.memory import DeviceMemory, default_budget
 from saliency_service.models.config import ModelConfig
 from saliency_service.models.loading import LoadedModel
@@ -38,12 +39,32 @@ def visible_devices(setting: str) -> list[torch.device]:
     return [torch.device(name.strip()) for name in setting.split(",") if name.strip()]
 
 
-def replicate(model: LoadedModel, device: torch.device, channels_last: bool) -> LoadedModel:
+def replicate(
+    model: LoadedModel, device: torch.device, channels_last: bool, *, fold: bool = False
+) -> LoadedModel:
     """A private copy of `model`'s torch classifier on `device` (ONNX Runtime's is shared)."""
     classifier = copy.deepcopy(model.classifier).to(device)
+    if fold:
+        fold_batch_norms(classifier)
     if channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
     return dataclasses.replace(model, classifier=classifier, device=device)
+
+
+@dataclass
+class Instance:
+    """One instance of a model on a device, in two replicas: as loaded, for the methods that
+    hook layers, and with its batch norms folded (folding.py), for every other method."""
+
+    plain: LoadedModel
+    folded: LoadedModel
+
+    @classmethod
+    def of(cls, model: LoadedModel, device: torch.device, channels_last: bool) -> Instance:
+        return cls(
+            replicate(model, device, channels_last),
+            replicate(model, device, channels_last, fold=True),
+        )
 
 
 @dataclass
@@ -51,9 +72,14 @@ class Slot:
     """One instance of one model on one device, checked out to run a batch."""
 
     device: torch.device
-    model: LoadedModel
+    instance: Instance
     memory: DeviceMemory
     channels_last: bool
+
+    @property
+    def model(self) -> LoadedModel:
+        """The replica as loaded (its config, and the memory probe's subject)."""
+        return self.instance.plain
 
 
 class WorkerPool:
@@ -82,9 +108,9 @@ class WorkerPool:
         }
         self._capacity = concurrency
         self._busy = {str(device): 0 for device in self.devices}
-        self._free: dict[tuple[str, str], list[LoadedModel]] = {
+        self._free: dict[tuple[str, str], list[Instance]] = {
             (name, str(device)): [
-                replicate(model, device, channels_last) for _ in range(model.config.instances)
+                Instance.of(model, device, channels_last) for _ in range(model.config.instances)
             ]
             for name, model in self._masters.items()
             for device in self.devices
@@ -106,8 +132,8 @@ class WorkerPool:
             return None
         device = min(candidates, key=lambda d: self._busy[str(d)])
         self._busy[str(device)] += 1
-        model = self._free[(name, str(device))].pop()
-        return Slot(device, model, self.memory[str(device)], self.channels_last)
+        instance = self._free[(name, str(device))].pop()
+        return Slot(device, instance, self.memory[str(device)], self.channels_last)
 
     def release(self, slot: Slot, *, rebuild: bool = False) -> None:
         """Return `slot`; with `rebuild`, its replica is replaced by a fresh copy of the model.
@@ -115,12 +141,12 @@ class WorkerPool:
         A rebuild is the worker restart: after an unexpected error, whatever state the failed
         call left on the replica (hooks, half-moved tensors) cannot reach the next batch.
         """
-        model = slot.model
+        name = slot.model.config.name
+        instance = slot.instance
         if rebuild:
-            master = self._masters[model.config.name]
-            model = replicate(master, slot.device, self.channels_last)
+            instance = Instance.of(self._masters[name], slot.device, self.channels_last)
         self._busy[str(slot.device)] -= 1
-        self._free[(model.config.name, str(slot.device))].append(model)
+        self._free[(name, str(slot.device))].append(instance)
 
     async def compute(
         self, device: torch.device, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs

@@ -107,7 +107,8 @@ class _Run:
         self.outcome.computed += len(items)
 
     def _compute(self, items: list[WorkItem], rows: int | None) -> list[Any]:
-        model = self.slot.model
+        instance = self.slot.instance
+        model = instance.folded if self.job.foldable else instance.plain
         checkpoint = Checkpoint(items)
         checkpoint()
         with (

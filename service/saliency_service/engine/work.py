@@ -55,15 +55,15 @@ class Job:
 
     `run(model, payloads, rows_per_pass)` returns one output per payload, in order. `rows(payload)`
     is how many rows a payload sends through the model (an explanation's number of targets), for
-    splitting a batch into passes with `chunking="passes"`.
+    splitting a batch into passes with `chunking="passes"`. `foldable` jobs hook no layer, so
+    they may run on the replica whose batch norms are folded into its convolutions.
     """
 
     key: BatchKey
     run: Callable[[LoadedModel, list[Any], int | None], list[Any]]
     chunking: Chunking = "passes"
     rows: Callable[[Any], int] = field(default=lambda _payload: 1)
-    max_batch_size: int | None = None
-    max_queue_delay_s: float | None = None
+    foldable: bool = False
 
 
 @dataclass(eq=False)

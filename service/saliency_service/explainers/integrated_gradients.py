@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from saliency_service.errors import InvalidRequest
 from saliency_service.explainers._autograd import chunks, input_gradients, target_scores
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
-from saliency_service.errors import InvalidRequest
 from saliency_service.explainers.base import Explanation
 
 METHODS: tuple[str, ...] = (

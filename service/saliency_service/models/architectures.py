@@ -31,7 +31,10 @@ def build_architecture(name: str, num_classes: int) -> nn.Module:
     if family == "torchvision":
         known = torchvision.models.list_models(module=torchvision.models)
         if arch in known:
-            return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+            network: nn.Module = torchvision.models.get_model(
+                arch, weights=None, num_classes=num_classes
+            )
+            return network
         raise ModelConfigError(
             f"unknown torchvision architecture {arch!r}; known: {', '.join(sorted(known))}"
         )

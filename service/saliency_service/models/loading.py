@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class LoadedModel:
-    """A model ready to serve. `classifier` takes pixels in [0, 1]; nothing in it needs gradients."""
+    """A model ready to serve: `classifier` takes pixels in [0, 1]; its weights need no grad."""
 
     config: ModelConfig
     classifier: Classifier
@@ -72,7 +72,10 @@ def _load_network(config: ModelConfig) -> nn.Module:
         with warnings.catch_warnings():
             # PyTorch deprecates TorchScript; operators still have such files, so we load them.
             warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(str(config.torchscript), map_location="cpu")
+            scripted: nn.Module = torch.jit.load(  # type: ignore[no-untyped-call]
+                str(config.torchscript), map_location="cpu"
+            )
+            return scripted
     if config.exported_program is not None:
         # Unflattened, the program keeps its module calls, so CAM layer hooks fire.
         return torch.export.unflatten(torch.export.load(str(config.exported_program)))

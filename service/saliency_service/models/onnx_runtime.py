@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from typing import Any, cast
 
 import numpy as np
 import onnxruntime as ort
@@ -25,7 +26,7 @@ class OnnxClassifier:
     """
 
     def __init__(self, model_bytes: bytes, device: torch.device) -> None:
-        providers = ["CPUExecutionProvider"]
+        providers: list[str | tuple[str, dict[str, int]]] = ["CPUExecutionProvider"]
         if device.type == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
         options = ort.SessionOptions()
@@ -77,7 +78,7 @@ def _export_torchscript(model: nn.Module, example: Tensor) -> bytes:
         torch.onnx.export(
             torch.jit.script(model.cpu().eval()),
             (example,),
-            buffer,
+            cast(Any, buffer),  # the stubs say a path; a file object works too
             dynamo=False,
             input_names=["images"],
             output_names=["logits"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -112,9 +113,9 @@ def attack(
     if params["target_mode"] == "given":
         given = torch.tensor([item.target_class for item in items], device=device)
     targets = choose_targets(
-        clean_logits, str(params["target_mode"]), given, int(params["target_seed"])
-    )  # type: ignore[arg-type]
-    own = {p.name: params[p.name] for p in spec.params}
+        clean_logits, str(params["target_mode"]), given, cast(int, params["target_seed"])
+    )
+    own: dict[str, object] = {p.name: params[p.name] for p in spec.params}
     if "eps" in own:
         default_eps = float(own["eps"])  # type: ignore[arg-type]
         own["eps"] = torch.tensor(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -146,7 +147,7 @@ def explain(
             diagnostics=diagnostics,
         )
         if params["localize"]:
-            boxes, masks = box_from_map(heatmap[None], float(params["localize_threshold"]))
+            boxes, masks = box_from_map(heatmap[None], cast(float, params["localize_threshold"]))
             class_map.box = tuple(int(v) for v in boxes[0].tolist())  # type: ignore[assignment]
             class_map.mask = masks[0].cpu()
         outputs[i].maps.append(class_map)
@@ -170,7 +171,7 @@ def method_params(
     chunk_size: int | None = None,
 ) -> dict[str, object]:
     """The method's own parameters, with layer names turned into the modules they name."""
-    own = {p.name: params[p.name] for p in spec.params}
+    own: dict[str, object] = {p.name: params[p.name] for p in spec.params}
     for p in spec.params:
         if p.kind != "layer":
             continue

@@ -30,7 +30,8 @@ def predict_job(model: LoadedModel, top_k: int) -> Job:
 
 
 def explain_job(model: LoadedModel, spec: ExplainerSpec, params: dict[str, ParamValue]) -> Job:
-    """An explanation; methods that chunk get the memory budget's rows per pass."""
+    """An explanation; methods that chunk get the memory budget's rows per pass, and methods
+    that hook no layer run on the replica with folded batch norms."""
     return Job(
         BatchKey(model.config.name, "explain", spec.name, params_key(params)),
         lambda instance, items, rows: explain_op.explain(
@@ -38,6 +39,7 @@ def explain_job(model: LoadedModel, spec: ExplainerSpec, params: dict[str, Param
         ),
         chunking="inside" if explain_op.chunks_passes(spec) else "passes",
         rows=explain_op.rows_of,
+        foldable=not any(p.kind == "layer" for p in spec.params),
     )
 
 
@@ -46,4 +48,5 @@ def attack_job(model: LoadedModel, spec: AttackSpec, params: dict[str, ParamValu
     return Job(
         BatchKey(model.config.name, "attack", spec.name, params_key(params)),
         lambda instance, items, _: attack_op.attack(instance, spec, params, items),
+        foldable=True,
     )

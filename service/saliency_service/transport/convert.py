@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,10 @@ from saliency_service.operations.explain import ExplainOutput
 from saliency_service.operations.predict import ClassScore
 from saliency_service.params import Param, ParamValue
 
-DTYPES = {pb.DTYPE_UINT8: np.dtype("<u1"), pb.DTYPE_FLOAT32: np.dtype("<f4")}
+DTYPES: dict[int, np.dtype[Any]] = {
+    pb.DTYPE_UINT8: np.dtype("<u1"),
+    pb.DTYPE_FLOAT32: np.dtype("<f4"),
+}
 MAX_TENSOR_DIMS = 4
 # Protobuf messages are at most 2 GiB, so no tensor that arrives holds more.
 MAX_TENSOR_BYTES = 2**31
@@ -148,7 +152,7 @@ def param_spec(param: Param) -> pb.ParamSpec:
 def explain_method_info(spec: ExplainerSpec, common: Sequence[Param]) -> pb.MethodInfo:
     return pb.MethodInfo(
         name=spec.name,
-        explain=pb.ExplainMethod.Value("EXPLAIN_METHOD_" + spec.name.upper()),
+        explain="EXPLAIN_METHOD_" + spec.name.upper(),
         description=spec.description,
         params=[param_spec(p) for p in (*spec.params, *common)],
     )
@@ -157,7 +161,7 @@ def explain_method_info(spec: ExplainerSpec, common: Sequence[Param]) -> pb.Meth
 def attack_method_info(spec: AttackSpec, common: Sequence[Param]) -> pb.MethodInfo:
     return pb.MethodInfo(
         name=spec.name,
-        attack=pb.AttackMethod.Value("ATTACK_METHOD_" + spec.name.upper()),
+        attack="ATTACK_METHOD_" + spec.name.upper(),
         description=spec.description,
         params=[param_spec(p) for p in (*spec.params, *common)],
     )
@@ -210,13 +214,11 @@ def attack_result(outcome: AttackOutcome) -> pb.AttackResult:
 
 
 def evaluate_report(report: Report) -> pb.EvaluateReport:
-    explain = pb.ExplainMethod.Value
-    attack = pb.AttackMethod.Value
-    return pb.EvaluateReport(
+        return pb.EvaluateReport(
         clean_accuracy=report.clean_accuracy,
         curves=[
             pb.AccuracyCurve(
-                attack=attack("ATTACK_METHOD_" + c.attack.upper()),
+                attack="ATTACK_METHOD_" + c.attack.upper(),
                 epsilons=c.epsilons,
                 accuracy=c.accuracy,
                 onnx_accuracy=c.onnx_accuracy,
@@ -225,8 +227,8 @@ def evaluate_report(report: Report) -> pb.EvaluateReport:
         ],
         stability=[
             pb.SaliencyStability(
-                method=explain("EXPLAIN_METHOD_" + s.method.upper()),
-                attack=attack("ATTACK_METHOD_" + s.attack.upper()),
+                method="EXPLAIN_METHOD_" + s.method.upper(),
+                attack="ATTACK_METHOD_" + s.attack.upper(),
                 eps=s.eps,
                 spearman=s.spearman,
                 ssim=s.ssim,

@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator, Callable
 import torch
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 
+from saliency_service.attacks.base import AttackSpec
 from saliency_service.engine.pool import WorkerPool
 from saliency_service.errors import InvalidRequest
+from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import evaluate as evaluate_op
@@ -28,21 +30,19 @@ async def evaluate_stream(
     Unlike Explain, one bad image fails the request: a report over a partial batch would
     silently change what its accuracy figures mean.
     """
-    attacks = []
+    attacks: list[tuple[AttackSpec, dict[str, object]]] = []
     for spec_message in request.attacks:
         name = convert.method_name(spec_message.method, pb.AttackMethod, "ATTACK_METHOD_", "attack")
-        spec = attack_op.attacker(name)
-        attacks.append(
-            (spec, resolve_params(name, spec.params, convert.params(spec_message.params)))
-        )
+        attack = attack_op.attacker(name)
+        own = resolve_params(name, attack.params, convert.params(spec_message.params))
+        attacks.append((attack, dict(own)))
     evaluate_op.check_plan([spec for spec, _ in attacks], list(request.epsilons))
-    explainers = []
+    explainers: list[tuple[ExplainerSpec, dict[str, object]]] = []
     for value in request.stability_methods:
         name = convert.method_name(value, pb.ExplainMethod, "EXPLAIN_METHOD_", "explain")
-        spec = explain_op.explainer(name)
-        explainers.append(
-            (spec, explain_op.method_params(model, spec, resolve_params(name, spec.params, {})))
-        )
+        explainer = explain_op.explainer(name)
+        own = resolve_params(name, explainer.params, {})
+        explainers.append((explainer, explain_op.method_params(model, explainer, own)))
     if not request.items:
         raise InvalidRequest("the evaluation has no labelled images")
     classes = model.config.num_classes

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 from saliency_service.engine.memory import DeviceMemory
-from saliency_service.engine.pool import Slot, replicate
+from saliency_service.engine.pool import Instance, Slot
 from saliency_service.engine.work import WorkItem
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.explain import ExplainInput
@@ -29,7 +29,7 @@ def explain_inputs(count: int, seed: int = 0, top_k: int = 1) -> list[ExplainInp
 
 def slot_for(model: LoadedModel, budget: int = GiB, *, channels_last: bool = False) -> Slot:
     """A private instance of `model` with its own memory budget, as the pool checks one out."""
-    instance = replicate(model, CPU, channels_last)
+    instance = Instance.of(model, CPU, channels_last)
     return Slot(CPU, instance, DeviceMemory(CPU, budget, 1), channels_last)
 
 

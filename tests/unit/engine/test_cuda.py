@@ -10,7 +10,7 @@ import asyncio
 import pytest
 import torch
 from saliency_service.engine.memory import DeviceMemory, measure_row_bytes
-from saliency_service.engine.pool import Slot, replicate
+from saliency_service.engine.pool import Instance, Slot, replicate
 from saliency_service.engine.precision import Precision
 from saliency_service.engine.runner import run_batch
 from saliency_service.explainers import EXPLAINERS
@@ -26,7 +26,7 @@ CUDA = torch.device("cuda", 0)
 
 
 def cuda_slot(model: LoadedModel, budget: int = GiB) -> Slot:
-    return Slot(CUDA, replicate(model, CUDA, True), DeviceMemory(CUDA, budget, 1), True)
+    return Slot(CUDA, Instance.of(model, CUDA, True), DeviceMemory(CUDA, budget, 1), True)
 
 
 def params(method: str, **given: ParamValue) -> dict[str, ParamValue]:
