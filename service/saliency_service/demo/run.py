@@ -22,6 +22,9 @@ from saliency_client import SaliencyClient, encode_png, save_overlay
 from saliency_service.demo.shapes import CLASSES, generate
 
 METHODS = ("vanilla_gradient", "smoothgrad", "integrated_gradients", "grad_cam")
+# Pictures show magnitudes: IG's default heatmap is the signed channel sum (it keeps
+# completeness), which an overlay renders as a wash around zero. None = the method's default.
+DISPLAY_REDUCE = {"integrated_gradients": "abs_mean"}
 LISTENING = re.compile(r"serving \S+ on port (\d+)")
 
 
@@ -65,7 +68,12 @@ def write_demo(target: str, out: Path, count: int) -> list[Path]:
             path.write_bytes(encode_png(image))
             written.append(path)
         for method in METHODS:
-            results = client.explain(list(batch.images), model="shapes", method=method)
+            results = client.explain(
+                list(batch.images),
+                model="shapes",
+                method=method,
+                reduce=DISPLAY_REDUCE.get(method),
+            )
             for i, result in enumerate(results):
                 result.raise_for_error()
                 heatmap = result.explanations[0].heatmap

@@ -24,6 +24,7 @@ import torch
 
 from saliency_service.engine.folding import fold_batch_norms
 from saliency_service.engine.memory import DeviceMemory, default_budget
+from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig
 from saliency_service.models.loading import LoadedModel
 
@@ -43,12 +44,25 @@ def replicate(
     model: LoadedModel, device: torch.device, channels_last: bool, *, fold: bool = False
 ) -> LoadedModel:
     """A private copy of `model`'s torch classifier on `device` (ONNX Runtime's is shared)."""
-    classifier = copy.deepcopy(model.classifier).to(device)
+    classifier = _copy_classifier(model).to(device)
     if fold:
         fold_batch_norms(classifier)
     if channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
     return dataclasses.replace(model, classifier=classifier, device=device)
+
+
+def _copy_classifier(model: LoadedModel) -> Classifier:
+    try:
+        return copy.deepcopy(model.classifier)
+    except RuntimeError:
+        # An unflattened ExportedProgram keeps fake tensors in its graph's metadata, which
+        # deepcopy refuses: load the program again instead.
+        config = model.config
+        if config.exported_program is None:
+            raise
+        network = torch.export.unflatten(torch.export.load(str(config.exported_program)))
+        return Classifier(network, config.mean, config.std).eval().requires_grad_(False)
 
 
 @dataclass

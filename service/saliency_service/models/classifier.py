@@ -18,9 +18,6 @@ class Classifier(nn.Module):
         input: (N, C, H, W) in [0, 1]; output: (N, num_classes) logits.
     """
 
-    mean: Tensor
-    std: Tensor
-
     def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.network = network
@@ -28,8 +25,7 @@ class Classifier(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, images: Tensor) -> Tensor:
-        logits: Tensor = self.network((images - self.mean) / self.std)
-        return logits
+        return self.network((images - self.mean) / self.std)
 
     def layer(self, name: str) -> nn.Module:
         """The network's sub-module called `name` (as `named_modules` spells it).
