@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import torch
-
 from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import generate
 from saliency_service.errors import SaliencyError
@@ -40,7 +39,7 @@ def main() -> None:
     centre[24:40, 24:40] = True
     print(f"{args.images} fresh demo images; baseline 'always the image centre': "
           f"{np.mean([m[32, 32] for m in data.masks]):.3f}\n")
-    print(f"| method | pointing game | seconds |\n|---|---|---|")
+    print("| method | pointing game | seconds |\n|---|---|---|")
     for name, spec in EXPLAINERS.items():
         if name in SKIP:
             continue

@@ -6,7 +6,6 @@ import asyncio
 import threading
 from dataclasses import replace
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from saliency_service.config import ServerConfig

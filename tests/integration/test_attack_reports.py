@@ -53,7 +53,7 @@ def test_minimal_epsilon_flips_there_and_not_one_step_below(client) -> None:  # 
                           precision=precision)
     flippable = [(i, r.eps) for i, r in enumerate(found) if np.isfinite(r.eps) and r.eps > 0]
     assert len(flippable) >= 8
-    for i, r in enumerate(found):
+    for r in found:
         if np.isfinite(r.eps) and r.eps > 0:
             assert r.success and r.label_after_onnx != r.label_before
     # An independent check through plain FGSM, with a per-image ε in one request.

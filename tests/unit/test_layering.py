@@ -1,4 +1,4 @@
-"""The architecture's rules, checked on the source: protobuf stays at the edge, methods stay pure."""
+"""Architecture rules checked on the source: protobuf at the edge, methods stay pure."""
 
 from __future__ import annotations
 
