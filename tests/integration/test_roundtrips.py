@@ -11,9 +11,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from saliency_client import NotFound, SaliencyClient
 from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import CLASSES, generate
-from saliency_service.demo.shapes_cnn import ShapesCNN
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import read_model_config
+from saliency_service.models.shapes_cnn import ShapesCNN
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"

@@ -11,10 +11,10 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from saliency_service.explainers.layers import cam_layers, default_cam_layer
 from saliency_service.models.architectures import build_architecture
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig, ModelConfigError
+from saliency_service.models.layers import cam_layers, default_cam_layer
 from saliency_service.models.onnx_runtime import OnnxClassifier, export_onnx, logit_gap
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from saliency_service.errors import UnknownModel
+from saliency_service.errors import UnknownModel, quoted
 from saliency_service.models.config import CONFIG_FILE, ModelConfigError, read_model_config
 from saliency_service.models.loading import LoadedModel, load_model
 
@@ -41,6 +41,10 @@ class ModelRepository:
         """The models' names, sorted."""
         return sorted(self._models)
 
+    def has(self, name: str) -> bool:
+        """Whether a model is called `name` (metric labels take only names the server knows)."""
+        return name in self._models
+
     def get(self, name: str) -> LoadedModel:
         """The model called `name`.
 
@@ -51,5 +55,5 @@ class ModelRepository:
             return self._models[name]
         except KeyError:
             raise UnknownModel(
-                f"no model named {name!r}; available: {', '.join(self.names())}"
+                f"no model named {quoted(name)}; available: {', '.join(self.names())}"
             ) from None

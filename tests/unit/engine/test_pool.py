@@ -20,9 +20,9 @@ def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: st
     model = load_model(read_model_config(write_model(tmp_path / fmt, fmt)), CPU)
     pool = WorkerPool([CPU], [model], channels_last=True, budget_bytes=GiB)
     try:
-        slot = pool.acquire(model.config.name)
+        slot = pool.acquire(model.config.name, 0)
         assert slot is not None
-        assert pool.acquire(model.config.name) is None  # one instance, checked out
+        assert pool.acquire(model.config.name, 0) is None  # its lane is taken
         images = torch.rand(2, 3, 64, 64)
         with torch.no_grad():
             expected = model.classifier(images)
@@ -31,9 +31,10 @@ def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: st
                 got = replica.classifier(images.contiguous(memory_format=torch.channels_last))
                 torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
         pool.release(slot, rebuild=True)
-        rebuilt = pool.acquire(model.config.name)
+        rebuilt = pool.acquire(model.config.name, 0)
         assert rebuilt is not None
         assert rebuilt.instance is not slot.instance
+        assert {id(i) for i in pool.instances(model.config.name)}.isdisjoint({id(slot.instance)})
     finally:
         pool.shutdown()
 
