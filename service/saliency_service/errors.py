@@ -3,6 +3,7 @@
 SaliencyError
 ├── InvalidRequest        the request can never succeed as sent      → INVALID_ARGUMENT
 ├── UnknownModel          no such model in the repository            → NOT_FOUND
+├── ModelNotReady         the model failed to load (reason given)    → UNAVAILABLE
 ├── UnsupportedMethod     known method that cannot run here          → UNIMPLEMENTED
 ├── Overloaded            queue full or item too big for the device  → RESOURCE_EXHAUSTED
 ├── DeadlineExceeded      the caller's deadline passed before compute → DEADLINE_EXCEEDED
@@ -21,6 +22,10 @@ class InvalidRequest(SaliencyError):
 
 class UnknownModel(SaliencyError):
     """The named model is not in the server's repository."""
+
+
+class ModelNotReady(SaliencyError):
+    """The named model is in the repository but failed to load; the message says why."""
 
 
 class UnsupportedMethod(SaliencyError):

@@ -121,7 +121,12 @@ def model_info(model: LoadedModel) -> pb.ModelInfo:
         onnx_max_abs_logit_gap=model.onnx_max_abs_gap,
         onnx_max_rel_logit_gap=model.onnx_max_rel_gap,
         device=str(model.device),
+        ready=True,
     )
+
+
+def not_ready_model_info(name: str, reason: str) -> pb.ModelInfo:
+    return pb.ModelInfo(name=name, ready=False, status=reason)
 
 
 def value(python: ParamValue) -> pb.Value:

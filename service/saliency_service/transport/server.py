@@ -69,7 +69,12 @@ async def create_server(
     auth = security.interceptors(config)
     devices = visible_devices(config.devices)
     if repository is None:
-        repository = await asyncio.to_thread(ModelRepository.load, config.repository, devices[0])
+        repository = await asyncio.to_thread(
+            ModelRepository.load,
+            config.repository,
+            devices[0],
+            trust_torchscript=config.trust_torchscript,
+        )
     metrics = Metrics()
     for name in repository.names():
         metrics.onnx_gap.labels(name).set(repository.get(name).onnx_max_abs_gap)

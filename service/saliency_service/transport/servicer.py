@@ -51,10 +51,17 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
     async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> Any:
         with self._observed("ListModels", "", ""):
             models = [self.repository.get(name) for name in self.repository.names()]
-            return pb.ListModelsResponse(models=[convert.model_info(m) for m in models])
+            failed = self.repository.not_ready()
+            return pb.ListModelsResponse(
+                models=[convert.model_info(m) for m in models]
+                + [convert.not_ready_model_info(n, reason) for n, reason in failed.items()]
+            )
 
     async def GetModel(self, request: pb.GetModelRequest, context: Any) -> Any:
         with self._observed("GetModel", request.name, ""):
+            reason = self.repository.not_ready().get(request.name)
+            if reason is not None:
+                return pb.GetModelResponse(model=convert.not_ready_model_info(request.name, reason))
             return pb.GetModelResponse(model=convert.model_info(self.repository.get(request.name)))
 
     async def ListMethods(self, request: pb.ListMethodsRequest, context: Any) -> Any:

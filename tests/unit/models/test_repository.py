@@ -9,10 +9,13 @@ import pytest
 import safetensors.torch
 import torch
 import torchvision
-from saliency_service.errors import UnknownModel
+from saliency_service.errors import ModelNotReady, UnknownModel
 from saliency_service.models.config import ModelConfigError, read_model_config
 from saliency_service.models.loading import load_model
 from saliency_service.models.repository import ModelRepository
+
+from tests import random_models
+from tests.hostile_models import write_torchscript_model
 
 SIZE = 64
 CONFIG = """
@@ -58,7 +61,8 @@ def write_model(folder: Path, fmt: str) -> Path:
 
 @pytest.mark.parametrize("fmt", ["safetensors", "state_dict", "torchscript", "exported_program"])
 def test_every_format_loads_and_matches_the_original(tmp_path: Path, fmt: str) -> None:
-    model = load_model(read_model_config(write_model(tmp_path / fmt, fmt)), torch.device("cpu"))
+    config = read_model_config(write_model(tmp_path / fmt, fmt))
+    model = load_model(config, torch.device("cpu"), trust_torchscript=fmt == "torchscript")
     images = torch.rand(3, 3, SIZE, SIZE)
     expected = network()((images - model.classifier.mean) / model.classifier.std)
     with torch.no_grad():
@@ -72,6 +76,17 @@ def test_every_format_loads_and_matches_the_original(tmp_path: Path, fmt: str) -
     else:
         assert model.default_layer == "layer4" and "layer4" in model.layers
     assert not any(p.requires_grad for p in model.classifier.parameters())
+
+
+def test_torchscript_is_refused_unless_trusted_as_it_runs_code_when_loaded(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    config = read_model_config(write_torchscript_model(tmp_path, "scripted", marker))
+    with pytest.raises(ModelConfigError, match="--trust-torchscript"):
+        load_model(config, torch.device("cpu"))
+    assert not marker.exists()
+    # The oracle: trusted, the same file does run its code while loading.
+    load_model(config, torch.device("cpu"), trust_torchscript=True)
+    assert marker.exists()
 
 
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
@@ -117,3 +132,47 @@ def test_repository_names_and_unknown_model(tmp_path: Path) -> None:
     assert repository.names() == ["alpha"]
     with pytest.raises(UnknownModel, match="available: alpha"):
         repository.get("beta")
+
+
+def test_models_that_fail_are_kept_not_ready_with_their_reason(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    random_models.write_model(repository, "good")
+    random_models.write_model(repository, "corrupt")
+    (repository / "corrupt" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    random_models.write_model(repository, "wrong", num_classes=7)
+    toml = repository / "wrong" / "model.toml"
+    toml.write_text(toml.read_text().replace("num_classes = 7", "num_classes = 3"))
+    random_models.write_model(repository, "badtoml")
+    (repository / "badtoml" / "model.toml").write_text("height = = 3")
+    random_models.write_model(tmp_path / "elsewhere", "outside")
+    (repository / "linked").symlink_to(tmp_path / "elsewhere" / "outside")
+
+    loaded = ModelRepository.load(repository, torch.device("cpu"))
+
+    assert loaded.names() == ["good"]
+    reasons = loaded.not_ready()
+    assert sorted(reasons) == ["badtoml", "corrupt", "linked", "wrong"]
+    assert "not a valid safetensors file" in reasons["corrupt"]
+    assert "does not fit the architecture" in reasons["wrong"]
+    assert "model.toml" in reasons["badtoml"]
+    assert "outside the repository" in reasons["linked"]
+    assert all(len(reason) <= 300 and str(tmp_path) not in reason for reason in reasons.values())
+    with pytest.raises(ModelNotReady, match="not a valid safetensors file"):
+        loaded.get("corrupt")
+
+
+def test_a_repository_where_no_model_loads_is_an_error_with_every_reason(tmp_path: Path) -> None:
+    random_models.write_model(tmp_path, "corrupt")
+    (tmp_path / "corrupt" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelConfigError, match="no model is ready.*corrupt: .*safetensors"):
+        ModelRepository.load(tmp_path, torch.device("cpu"))
+
+
+def test_a_model_file_linked_from_outside_its_folder_is_refused(tmp_path: Path) -> None:
+    random_models.write_model(tmp_path, "a")
+    random_models.write_model(tmp_path, "b")
+    (tmp_path / "b" / "weights.safetensors").unlink()
+    (tmp_path / "b" / "weights.safetensors").symlink_to(tmp_path / "a" / "weights.safetensors")
+    loaded = ModelRepository.load(tmp_path, torch.device("cpu"))
+    assert loaded.names() == ["a"]
+    assert "is not a file inside" in loaded.not_ready()["b"]
