@@ -12,6 +12,7 @@ import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,9 @@ from typing import Any
 
 import torch
 from saliency_service.demo.shapes_cnn import ShapesCNN
+
+from tests import random_models
+from tests.integration.server_process import write_tiny_repository
 
 SIZE = 32
 CLASSES = 4
@@ -135,8 +139,6 @@ class _WritesOnLoad(torch.nn.Module):
 
 def write_torchscript_model(repository: Path, name: str, marker: Path) -> Path:
     """A TorchScript model folder whose file writes `marker` when torch.jit.load reads it."""
-    import warnings
-
     folder = repository / name
     folder.mkdir(parents=True)
     with warnings.catch_warnings():
@@ -147,3 +149,30 @@ def write_torchscript_model(repository: Path, name: str, marker: Path) -> Path:
         f"[input]\nheight = {SIZE}\nwidth = {SIZE}\n"
     )
     return folder
+
+
+# The ready model's input size: large enough for a burst of requests to need real memory.
+READY_SIZE = 224
+
+
+def write_mixed_repository(root: Path, markers: Path) -> Path:
+    """A repository where "shapes" is ready and every other model fails for the reason its name
+    says; the hostile ones would create a marker in `markers` if anything in them ran."""
+    repository = write_tiny_repository(root / "repository", size=READY_SIZE)
+    archive = exported_archive()
+    write_exported_model(repository, "pickled", with_pickled_weight(archive, markers / "a"))
+    write_exported_model(repository, "evaluated", with_evaluated_shape(archive, markers / "b"))
+    write_torchscript_model(repository, "scripted", markers / "c")
+    random_models.write_model(root / "elsewhere", "outside")
+    (repository / "linked").symlink_to(root / "elsewhere" / "outside")
+    random_models.write_model(repository, "corrupt")
+    (repository / "corrupt" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    random_models.write_model(repository, "misfit", num_classes=7)
+    toml = repository / "misfit" / "model.toml"
+    toml.write_text(toml.read_text().replace("num_classes = 7", "num_classes = 3"))
+    random_models.write_model(repository, "borrowed")
+    (repository / "borrowed" / "weights.safetensors").unlink()
+    (repository / "borrowed" / "weights.safetensors").symlink_to(
+        repository / "corrupt" / "weights.safetensors"
+    )
+    return repository

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from saliency_service.allocator import release_idle_memory
 from saliency_service.config import ServerConfig
 from saliency_service.engine.deadlines import deadline_after, why_dead
 from saliency_service.engine.pool import Slot, WorkerPool
@@ -37,6 +38,9 @@ from saliency_service.metrics import Metrics
 
 # Errors that concern the whole request, not one image: the RPC fails with them.
 REQUEST_ERRORS = (DeadlineExceeded, Cancelled, ShuttingDown)
+# Memory goes back to the OS once the engine has been idle this long (allocator.py): not after
+# every request, or a steady stream of them would page its working set in again each time.
+IDLE_RELEASE_S = 1.0
 
 
 class Batcher:
@@ -55,6 +59,8 @@ class Batcher:
         self._running: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._closed = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._releasing: asyncio.Future[bool] | None = None
 
     def start(self) -> None:
         """Start scheduling (on the running event loop)."""
@@ -112,6 +118,10 @@ class Batcher:
         self._queues.clear()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._releasing is not None:
+            await self._releasing
 
     # ---------------------------------------------------------------- scheduling
 
@@ -201,6 +211,17 @@ class Batcher:
         self.metrics.compute_time.labels(name, method).observe(time.monotonic() - started)
         self._record(outcome, slot, name)
         _answer(items, outcome.results)
+        if self._queued == 0 and len(self._running) <= 1:  # this batch is the last one running
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                IDLE_RELEASE_S, self._release_if_idle
+            )
+
+    def _release_if_idle(self) -> None:
+        self._idle_timer = None
+        if self._queued == 0 and not self._running and not self._closed:
+            self._releasing = asyncio.ensure_future(asyncio.to_thread(release_idle_memory))
 
     def _record(self, outcome: BatchOutcome, slot: Slot, name: str) -> None:
         device = str(slot.device)
