@@ -20,11 +20,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="saliency-server",
         description="Serve saliency.v1 (explanations and attacks) for a model repository. "
         "Every option can also be set as SALIENCY_<OPTION> in the environment.",
+        epilog="Readiness: a model that fails to load (bad model.toml, corrupt or refused file, "
+        "weights that do not fit) is reported not ready, with its reason, by ListModels and "
+        "GetModel, and calls naming it get UNAVAILABLE; the other models serve and health is "
+        "SERVING. If no model loads, the server exits with status 2 and prints every reason.",
     )
     parser.add_argument(
         "--repository",
         type=Path,
         help="model repository folder (default: the built-in demo repository)",
+    )
+    parser.add_argument(
+        "--trust-torchscript",
+        action=argparse.BooleanOptionalAction,
+        help="load TorchScript models, which are programs run with the server's rights "
+        "(default off: refused)",
     )
     parser.add_argument("--host", help="address to bind (default [::])")
     parser.add_argument("--port", type=int, help="gRPC port (default 50051; 0 = any free port)")

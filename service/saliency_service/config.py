@@ -21,6 +21,9 @@ class ServerConfig:
     """Everything the server needs to start. Defaults serve the built-in demo repository."""
 
     repository: Path = DEMO_REPOSITORY
+    # TorchScript files are programs that run when loaded: off unless the operator vouches for
+    # the repository (models/loading.py).
+    trust_torchscript: bool = False
     host: str = "[::]"
     port: int = 50051
     # 0 turns the Prometheus endpoint off. It binds `metrics_host`, else `host`.

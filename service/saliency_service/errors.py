@@ -4,6 +4,7 @@ SaliencyError
 ├── InvalidRequest        the request can never succeed as sent      → INVALID_ARGUMENT
 │   └── InvalidLayer      a layer that cannot be read                → INVALID_ARGUMENT
 ├── UnknownModel          no such model in the repository            → NOT_FOUND
+├── ModelNotReady         the model failed to load (reason given)    → UNAVAILABLE
 ├── UnsupportedMethod     known method that cannot run here          → UNIMPLEMENTED
 ├── Overloaded            server busy (retry), or over a cost cap    → RESOURCE_EXHAUSTED
 ├── DeadlineExceeded      the caller's deadline passed before compute → DEADLINE_EXCEEDED
@@ -33,6 +34,10 @@ class InvalidRequest(SaliencyError):
 
 class UnknownModel(SaliencyError):
     """The named model is not in the server's repository."""
+
+
+class ModelNotReady(SaliencyError):
+    """The named model is in the repository but failed to load; the message says why."""
 
 
 class InvalidLayer(InvalidRequest):

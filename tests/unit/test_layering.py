@@ -102,7 +102,7 @@ def test_the_tree_follows_the_layers() -> None:
     ("module", "imported"),
     [
         ("saliency_service.engine.batcher", "saliency_service.operations.explain"),
-        ("saliency_service.models.loading", "saliency_service.explainers.layers"),
+        ("saliency_service.models.loading", "saliency_service.explainers.base"),
         ("saliency_service.transport.servicer", "saliency_service.engine.batcher"),
         ("saliency_service.transport.responses", "saliency_service.explainers"),
         ("saliency_service.explainers.cam", "saliency_service.attacks.pgd"),

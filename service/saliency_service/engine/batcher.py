@@ -18,9 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from saliency_service.allocator import release_idle_memory
 from saliency_service.config import ServerConfig
 from saliency_service.engine.deadlines import why_dead
 from saliency_service.engine.fairness import FairShare
@@ -33,6 +34,9 @@ from saliency_service.metrics import Metrics
 
 # Errors that concern the whole request, not one image: the RPC fails with them.
 REQUEST_ERRORS = (DeadlineExceeded, Cancelled, ShuttingDown)
+# Memory goes back to the OS once the engine has been idle this long (allocator.py): not after
+# every request, or a steady stream of them would page its working set in again each time.
+IDLE_RELEASE_S = 1.0
 
 
 class Batcher:
@@ -44,13 +48,11 @@ class Batcher:
         config: ServerConfig,
         metrics: Metrics,
         settings: RunSettings,
-        on_idle: Callable[[], None] = lambda: None,
     ) -> None:
         self.pool = pool
         self.config = config
         self.metrics = metrics
         self.settings = settings
-        self.on_idle = on_idle
         self.fair = FairShare()
         self._queues: dict[BatchKey, KeyQueue] = {}
         self._queued = 0
@@ -59,6 +61,8 @@ class Batcher:
         self._running: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._closed = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._releasing: asyncio.Future[bool] | None = None
 
     def start(self) -> None:
         """Start scheduling (on the running event loop)."""
@@ -136,6 +140,10 @@ class Batcher:
         self._queues.clear()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._releasing is not None:
+            await self._releasing
 
     # ---------------------------------------------------------------- scheduling
 
@@ -153,8 +161,6 @@ class Batcher:
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
             self._queues = {key: queue for key, queue in self._queues.items() if len(queue)}
-            if not self._queues and not self._running:
-                self.on_idle()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._next_wake(now)):
                     await self._wake.wait()
@@ -241,6 +247,17 @@ class Batcher:
             after = slot.turn.passes - max(at for at in cancelled if at is not None)
             self.metrics.passes_after_cancel.labels(name, method).observe(after)
         _answer(items, outcome.results)
+        if self._queued == 0 and len(self._running) <= 1:  # this batch is the last one running
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                IDLE_RELEASE_S, self._release_if_idle
+            )
+
+    def _release_if_idle(self) -> None:
+        self._idle_timer = None
+        if self._queued == 0 and not self._running and not self._closed:
+            self._releasing = asyncio.ensure_future(asyncio.to_thread(release_idle_memory))
 
     def _record(self, outcome: BatchOutcome, slot: Slot, name: str, method: str) -> None:
         device = str(slot.device)

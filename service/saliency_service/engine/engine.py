@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +39,6 @@ class Engine:
         models: list[LoadedModel],
         devices: list[torch.device],
         metrics: Metrics,
-        on_idle: Callable[[], None] = lambda: None,
     ) -> Engine:
         """Replicate the models onto `devices`, warm every instance up (measuring its pass
         time and memory per row), start scheduling, and export memory gauges."""
@@ -68,7 +66,7 @@ class Engine:
             on_pass=lambda model, method: metrics.passes.labels(model, method).inc(),
             observers=pool.observers,
         )
-        batcher = Batcher(pool, config, metrics, settings, on_idle)
+        batcher = Batcher(pool, config, metrics, settings)
         batcher.start()
         admission = Admission(
             config.max_queue_size, config.max_queued_seconds * len(devices), config.tenant_share

@@ -27,6 +27,7 @@ from saliency_service.engine.gate import Gate, Turn
 from saliency_service.engine.memory import DeviceMemory, default_budget
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig
+from saliency_service.models.exported import load_exported_program
 from saliency_service.models.loading import LoadedModel
 
 P = ParamSpec("P")
@@ -64,7 +65,7 @@ def _copy_classifier(model: LoadedModel) -> Classifier:
         config = model.config
         if config.exported_program is None:
             raise
-        network = torch.export.unflatten(torch.export.load(str(config.exported_program)))
+        network = load_exported_program(config.exported_program)
         return Classifier(network, config.mean, config.std).eval().requires_grad_(False)
 
 

@@ -84,6 +84,10 @@ class Operations:
     def models(self) -> list[LoadedModel]:
         return [self.repository.get(name) for name in self.repository.names()]
 
+    def not_ready(self) -> dict[str, str]:
+        """The models that failed to load, each with its reason."""
+        return self.repository.not_ready()
+
     def model(self, name: str) -> LoadedModel:
         """Raises UnknownModel (its message quotes `name` cut short)."""
         return self.repository.get(name)

@@ -69,7 +69,12 @@ def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
         onnx_max_rel_logit_gap=model.onnx_max_rel_gap,
         device=str(model.device),
         pass_seconds=pass_seconds,
+        ready=True,
     )
+
+
+def not_ready_model_info(name: str, reason: str) -> pb.ModelInfo:
+    return pb.ModelInfo(name=name, ready=False, status=reason)
 
 
 def limits(values: Limits) -> pb.Limits:

@@ -85,7 +85,12 @@ async def create_server(
     auth = security.interceptors(config)
     devices = visible_devices(config.devices)
     if repository is None:
-        repository = await _in_daemon_thread(ModelRepository.load, config.repository, devices[0])
+        repository = await _in_daemon_thread(
+            ModelRepository.load,
+            config.repository,
+            devices[0],
+            trust_torchscript=config.trust_torchscript,
+        )
     metrics = Metrics()
     models = [repository.get(name) for name in repository.names()]
     for model in models:

@@ -32,15 +32,22 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> Any:
         with self._observed("ListModels"):
-            models = [responses.model_info(m, self.ops.row_seconds(m.config.name))
-                      for m in self.ops.models()]
-            return pb.ListModelsResponse(models=models)
+            ready = [responses.model_info(m, self.ops.row_seconds(m.config.name))
+                     for m in self.ops.models()]
+            failed = [responses.not_ready_model_info(name, reason)
+                      for name, reason in self.ops.not_ready().items()]
+            return pb.ListModelsResponse(models=ready + failed)
 
     async def GetModel(self, request: pb.GetModelRequest, context: Any) -> Any:
         with self._observed("GetModel", request.name):
+            limits = responses.limits(self.ops.limits)
+            reason = self.ops.not_ready().get(request.name)
+            if reason is not None:
+                info = responses.not_ready_model_info(request.name, reason)
+                return pb.GetModelResponse(model=info, limits=limits)
             model = self.ops.model(request.name)
             info = responses.model_info(model, self.ops.row_seconds(model.config.name))
-            return pb.GetModelResponse(model=info, limits=responses.limits(self.ops.limits))
+            return pb.GetModelResponse(model=info, limits=limits)
 
     async def ListMethods(self, request: pb.ListMethodsRequest, context: Any) -> Any:
         with self._observed("ListMethods"):

@@ -17,7 +17,8 @@ from tests.unit.models.test_repository import write_model
 
 @pytest.mark.parametrize("fmt", ["safetensors", "torchscript", "exported_program"])
 def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: str) -> None:
-    model = load_model(read_model_config(write_model(tmp_path / fmt, fmt)), CPU)
+    config = read_model_config(write_model(tmp_path / fmt, fmt))
+    model = load_model(config, CPU, trust_torchscript=fmt == "torchscript")
     pool = WorkerPool([CPU], [model], channels_last=True, budget_bytes=GiB)
     try:
         slot = pool.acquire(model.config.name, 0)

@@ -127,7 +127,7 @@ class Value(_message.Message):
     def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device", "pass_seconds")
+    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device", "ready", "status", "pass_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +141,8 @@ class ModelInfo(_message.Message):
     ONNX_MAX_ABS_LOGIT_GAP_FIELD_NUMBER: _ClassVar[int]
     ONNX_MAX_REL_LOGIT_GAP_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
     PASS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     architecture: str
@@ -155,8 +157,10 @@ class ModelInfo(_message.Message):
     onnx_max_abs_logit_gap: float
     onnx_max_rel_logit_gap: float
     device: str
+    ready: bool
+    status: str
     pass_seconds: float
-    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ..., pass_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ..., ready: _Optional[bool] = ..., status: _Optional[str] = ..., pass_seconds: _Optional[float] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_items_per_request", "max_request_seconds", "max_message_bytes", "max_image_pixels", "max_queue_size", "max_queued_seconds", "tenant_share", "slice_ms")
