@@ -31,6 +31,7 @@ except ImportError as missing:  # the extra is not installed
         "figures need matplotlib: pip install 'saliency-client[figures]'"
     ) from missing
 
+from saliency_client.gallery import MethodMap
 from saliency_client.overlay import signed_scale, stretched
 from saliency_client.results import EvaluateReport
 
@@ -199,6 +200,42 @@ def save_grid(
                     ha="left", va="bottom", fontsize=9, color="#444444")
     figure.savefig(path, dpi=_DPI, facecolor="white")
     return boxes
+
+
+def _note(answer: MethodMap) -> str:
+    assert answer.result is not None  # only answers with a result are panels
+    found = answer.result.explanations[0]
+    scale = signed_scale(found.heatmap) if found.heatmap.size else 0.0
+    parts = [f"±{scale:.2g}" if scale > 0 else "zero everywhere", f"{answer.seconds:.2f} s"]
+    gap = found.diagnostics.get("relative_completeness_gap")
+    if gap is not None:
+        parts.append(f"completeness gap {gap:.1%}")
+    return " · ".join(parts)
+
+
+def save_gallery(
+    path: str | os.PathLike[str],
+    image: Array,
+    answers: Sequence[MethodMap],
+    *,
+    title: str,
+    input_note: str = "",
+) -> list[PanelBox]:
+    """`save_grid` of a gallery's answers: a panel per map (the first class asked for), and
+    the methods that do not apply or failed listed under the colour bar with their reasons."""
+    panels = [
+        Panel(a.method, heatmap=a.result.explanations[0].heatmap,
+              image=a.result.explanations[0].image, note=_note(a))
+        for a in answers if a.result is not None and a.result.explanations
+    ]
+    reasons: dict[str, list[str]] = {}  # methods grouped by the server's reason
+    for answer in answers:
+        if answer.not_applicable is not None:
+            reasons.setdefault(f"not applicable: {answer.not_applicable}", []).append(answer.method)
+        elif answer.error is not None:
+            reasons.setdefault(f"failed: {answer.error.details}", []).append(answer.method)
+    footer = " ".join(f"{', '.join(methods)}: {reason}." for reason, methods in reasons.items())
+    return save_grid(path, image, panels, title=title, input_note=input_note, footer=footer)
 
 
 def _in_255ths(epsilons: Sequence[float]) -> bool:

@@ -8,6 +8,7 @@ before and after explain the same-sized inputs.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from saliency_client.web.state import state_of
 
 
 async def _map(client: AsyncSaliencyClient, image: npt.NDArray[np.float32], model: str,
-               method: str) -> dict[str, object]:
+               method: str) -> dict[str, Any]:
     """The map of the predicted class of `image`, or why there is none."""
     try:
         (result,) = await client.explain(image, model=model, method=method)
@@ -45,7 +46,7 @@ async def attack(request: Request) -> Response:
     model = fields.text("model")
     stored = state.store.get(fields.text("image"))
     method = fields.text("method")
-    params = fields.params("params")
+    params: dict[str, Any] = fields.params("params")
     map_method = fields.get("map_method")
     info = await client.get_model(model)
     clean = stored.resized(info.input_height, info.input_width, info.input_channels)

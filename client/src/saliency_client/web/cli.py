@@ -86,8 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         listener.bind((args.host, args.port))
     except OSError as error:
-        print(f"saliency-web: error: cannot listen on {args.host}:{args.port}: {error}",
-              file=sys.stderr)  # noqa: T201
+        message = f"cannot listen on {args.host}:{args.port}: {error}"
+        print(f"saliency-web: error: {message}", file=sys.stderr)  # noqa: T201
         return 2
     host, port = listener.getsockname()[:2]
     shown = f"[{host}]" if family == socket.AF_INET6 else host

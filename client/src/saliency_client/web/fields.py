@@ -15,6 +15,9 @@ from starlette.requests import Request
 from saliency_client.arrays import ParamValue
 
 MAX_JSON_BYTES = 256 * 1024
+# The client's own keyword arguments: a parameter by one of these names would collide with them.
+_RESERVED = {"images", "model", "method", "targets", "top_k", "priority", "labels",
+             "target_classes", "credentials", "timeout"}
 _MAX_TEXT = 200
 _MAX_PARAMS = 32
 
@@ -129,6 +132,8 @@ class Fields:
         if not isinstance(value, dict) or len(value) > _MAX_PARAMS:
             raise BadRequest(f"'{name}' must be an object of at most {_MAX_PARAMS} parameters")
         for key, item in value.items():
+            if key in _RESERVED:
+                raise BadRequest(f"'{key}' is not a method parameter")
             if len(key) > 64 or not isinstance(item, bool | int | float | str):
                 raise BadRequest(f"parameter {_short(key)} must be a flag, number or text")
             if isinstance(item, str) and len(item) > _MAX_TEXT:

@@ -80,7 +80,7 @@ def _decode(data: bytes) -> npt.NDArray[np.uint8]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data))
+            picture: Image.Image = Image.open(io.BytesIO(data))
             if picture.format not in _FORMATS:
                 raise ImageError(f"a {picture.format} file is not a picture format we read")
             width, height = picture.size

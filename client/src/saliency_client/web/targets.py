@@ -108,9 +108,12 @@ def read_targets_file(path: Path) -> list[Target]:
             raise TargetError(f"{path}: target {index}: unknown keys {sorted(unknown)}")
         if not isinstance(table.get("name"), str) or not isinstance(table.get("address"), str):
             raise TargetError(f"{path}: target {index}: 'name' and 'address' must be text")
-        files = {key: path.parent / str(table[key]) for key in _KEYS - {"name", "address"}
-                 if key in table}
-        targets.append(Target(_checked_name(table["name"]), table["address"], **files))
+        def file(key: str, table: dict[str, object] = table) -> Path | None:
+            return path.parent / str(table[key]) if key in table else None
+
+        targets.append(Target(_checked_name(table["name"]), table["address"],
+                              tls_ca=file("tls_ca"), tls_cert=file("tls_cert"),
+                              tls_key=file("tls_key"), token_file=file("token_file")))
     return targets
 
 
