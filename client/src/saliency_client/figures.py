@@ -26,6 +26,7 @@ try:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 except ImportError as missing:  # the extra is not installed
     raise ImportError(
         "figures need matplotlib: pip install 'saliency-client[figures]'"
@@ -130,11 +131,19 @@ def _draw_panel(figure: Figure, box: PanelBox, size: tuple[int, int], image: Arr
     axes.set_xlim(0, columns)
     axes.set_ylim(rows, 0)
     centre = (box.left + box.right) / 2 / width
-    figure.text(centre, 1 - (box.top - 24) / height, panel.title, ha="center", va="bottom",
-                fontsize=13, fontweight="bold")
-    if panel.note:
-        figure.text(centre, 1 - (box.top - 6) / height, panel.note, ha="center", va="bottom",
-                    fontsize=9, color="#333333")
+    for text, offset, size, weight in ((panel.title, 24, 13.0, "bold"),
+                                       (panel.note, 6, 9.0, "normal")):
+        if text:
+            label = figure.text(centre, 1 - (box.top - offset) / height, text, ha="center",
+                                va="bottom", fontsize=size, fontweight=weight, color="#222222")
+            _fit(label, box.right - box.left - 6)
+
+
+def _fit(label: Text, width: float) -> None:
+    """Shrink a label's font until it fits `width` pixels, so no title runs into the next."""
+    drawn = label.get_window_extent(label.figure.canvas.get_renderer()).width  # type: ignore[union-attr]
+    if drawn > width:
+        label.set_fontsize(label.get_fontsize() * width / drawn)
 
 
 def _colour_bar(figure: Figure, size: tuple[int, int], top: int) -> None:

@@ -97,8 +97,9 @@ def _decode(data: bytes) -> npt.NDArray[np.uint8]:
             return np.asarray(picture, dtype=np.uint8).copy()
     except ImageError:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, EOFError) as error:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"the picture has more pixels than the limit, {MAX_PIXELS:,}") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as error:
         raise ImageError(f"cannot read the file as a picture ({type(error).__name__})") from None
 
 
