@@ -83,6 +83,9 @@ class Page:
         self.url = url
         self.artefacts = artefacts
         self.shots = 0
+        self.expected_errors: list[str] = []
+        """Console messages a test provokes on purpose (a refused upload is logged as a failed
+        load), each matched as a substring."""
 
     def open(self, query: str = "") -> None:
         self.driver.get(self.url + query)

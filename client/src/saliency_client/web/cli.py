@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((args.host, args.port))
+        listener.listen(128)  # connections wait in the backlog until uvicorn serves them
     except OSError as error:
         message = f"cannot listen on {args.host}:{args.port}: {error}"
         print(f"saliency-web: error: {message}", file=sys.stderr)  # noqa: T201

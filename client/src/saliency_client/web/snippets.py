@@ -59,7 +59,7 @@ def _open_client(target: Target, client: str = "SaliencyClient") -> tuple[list[s
     """The imports and the `with` line that open a client of `target`."""
     names = [client]
     arguments = [repr(target.address)]
-    imports = []
+    imports = ["from pathlib import Path"]
     if target.tls:
         names.append("tls_credentials")
         files = {"ca_file": target.tls_ca, "cert_file": target.tls_cert,
@@ -67,7 +67,7 @@ def _open_client(target: Target, client: str = "SaliencyClient") -> tuple[list[s
         given = ", ".join(f"{k}={p.name!r}" for k, p in files.items() if p is not None)
         arguments.append(f"credentials=tls_credentials({given})")
     if target.describe()["token"]:
-        imports.append("import os")
+        imports.insert(0, "import os")
         arguments.append('token=os.environ["SALIENCY_TOKEN"]')
     imports.append(f"from saliency_client import {', '.join(names)}")
     opener = "async with" if client.startswith("Async") else "with"
@@ -106,7 +106,7 @@ def predict(context: Context, top_k: int) -> dict[str, str]:
     imports, opener = _open_client(context.target)
     return _snippet([
         *imports, "",
-        f"image = open({context.file!r}, 'rb').read()",
+        f"image = Path({context.file!r}).read_bytes()",
         opener,
         f"    (prediction,) = client.predict(image, model={context.model!r}, top_k={top_k})",
         "for score in prediction.top:",
@@ -137,7 +137,7 @@ def explain(context: Context, method: str, classes: Sequence[int], params: Param
                  f"{method}_class{c}.png") for c in classes)
     return _snippet([
         *imports, "",
-        f"image = open({context.file!r}, 'rb').read()",
+        f"image = Path({context.file!r}).read_bytes()",
         opener,
         f"    (result,) = {call}",
         "for explanation in result.explanations:",
@@ -156,7 +156,7 @@ def gallery(context: Context, methods: Sequence[str], every: bool, classes: Sequ
     python = [
         "import asyncio", *imports, "from saliency_client.gallery import explain_methods", "",
         "async def main():",
-        f"    image = open({context.file!r}, 'rb').read()",
+        f"    image = Path({context.file!r}).read_bytes()",
         f"    {opener}",
         f"        async for answer in explain_methods(client, image, model={context.model!r},",
         f"                                            methods={list(methods)!r},",
@@ -186,7 +186,7 @@ def attack(context: Context, method: str, params: Params) -> dict[str, str]:
     words += _params_options({method: rest}, prefixed=False) + ["-o", "adversarial.png"]
     return _snippet([
         *imports, "",
-        f"image = open({context.file!r}, 'rb').read()",
+        f"image = Path({context.file!r}).read_bytes()",
         opener,
         f"    (adv,) = client.attack(image, model={context.model!r}, method={method!r}"
         f"{_kwargs(params)})",
@@ -210,7 +210,7 @@ def evaluate(context: Context, files: Sequence[str], labels: Sequence[int],
         words += ["--stability", name]
     return _snippet([
         *imports, "",
-        f"images = [open(name, 'rb').read() for name in {list(files)!r}]",
+        f"images = [Path(name).read_bytes() for name in {list(files)!r}]",
         opener,
         f"    report = client.evaluate(images, {list(labels)!r}, model={context.model!r},",
         f"                             attacks={attack_py},",
