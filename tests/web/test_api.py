@@ -16,6 +16,8 @@ import pytest
 from PIL import Image
 from saliency_client import SaliencyClient, Unimplemented, cli
 
+from tests.integration.certs import make_pki
+from tests.integration.server_process import write_tiny_repository
 from tests.serving import ServerThread
 from tests.web.page import WebProcess
 
@@ -186,3 +188,39 @@ def test_evaluate_streams_progress_then_the_report(web: WebProcess, grpc_target:
                                    epsilons=[0.0, 8 / 255])
     assert report["clean_accuracy"] == expected.clean_accuracy
     assert report["curves"][0]["accuracy"] == expected.curves[0].accuracy
+
+
+def test_targets_behind_mutual_tls_and_a_token_are_called_without_the_page_seeing_either(
+    demo_server: ServerThread, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    locked = ServerThread(write_tiny_repository(tmp_path / "repository"),
+                          tls_cert=pki.server.cert, tls_key=pki.server.key,
+                          tls_client_ca=pki.ca, auth_tokens="the-right-token")
+    (tmp_path / "right").write_text("the-right-token\n")
+    (tmp_path / "wrong").write_text("a-wrong-token\n")
+    table = ('[[target]]\nname = "{name}"\naddress = "{address}"\ntls_ca = "{ca}"\n'
+             'tls_cert = "{cert}"\ntls_key = "{key}"\ntoken_file = "{token}"\n')
+    (tmp_path / "targets.toml").write_text("".join(
+        table.format(name=name, address=locked.target, ca=pki.ca, cert=pki.client.cert,
+                     key=pki.client.key, token=tmp_path / token)
+        for name, token in (("locked", "right"), ("stranger", "wrong"))))
+    try:
+        with WebProcess(f"plain={demo_server.target}",
+                        extra=("--targets-file", str(tmp_path / "targets.toml"))) as web:
+            status, _, body = call(web.url + "api/config")
+            assert status == 200 and b"the-right-token" not in body
+            described = {t["name"]: t for t in json.loads(body)["targets"]}
+            assert described["locked"]["tls"] and described["locked"]["token"]
+            assert not described["plain"]["tls"] and not described["plain"]["token"]
+            status, _, body = call(web.url + "api/models?target=locked")
+            assert status == 200 and json.loads(body)["models"][0]["name"] == "shapes"
+            status, _, body = call(web.url + "api/predict", {
+                "target": "locked", "model": "shapes", "image": "demo-star", "top_k": 2})
+            assert status == 200 and len(json.loads(body)["top"]) == 2
+            assert 'os.environ["SALIENCY_TOKEN"]' in json.loads(body)["snippets"]["python"]
+            status, _, body = call(web.url + "api/models?target=stranger")
+            refusal = json.loads(body)
+            assert status == 502 and refusal["code"] == "UNAUTHENTICATED"
+    finally:
+        locked.stop()
