@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 try:
     from matplotlib import colormaps
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
@@ -111,7 +111,7 @@ def signed_rgba(heatmap: Array, scale: float, alpha: float = _OVERLAY_ALPHA) -> 
 
 
 def _draw_panel(figure: Figure, box: PanelBox, size: tuple[int, int], image: Array,
-                panel: Panel, *, is_input: bool) -> None:
+                panel: Panel, *, is_input: bool, renderer: RendererAgg) -> None:
     width, height = size
     axes = figure.add_axes((box.left / width, 1 - box.bottom / height,
                             (box.right - box.left) / width, (box.bottom - box.top) / height))
@@ -131,19 +131,20 @@ def _draw_panel(figure: Figure, box: PanelBox, size: tuple[int, int], image: Arr
     axes.set_xlim(0, columns)
     axes.set_ylim(rows, 0)
     centre = (box.left + box.right) / 2 / width
-    for text, offset, size, weight in ((panel.title, 24, 13.0, "bold"),
-                                       (panel.note, 6, 9.0, "normal")):
+    for text, offset, points, weight in ((panel.title, 24, 13.0, "bold"),
+                                         (panel.note, 6, 9.0, "normal")):
         if text:
             label = figure.text(centre, 1 - (box.top - offset) / height, text, ha="center",
-                                va="bottom", fontsize=size, fontweight=weight, color="#222222")
-            _fit(label, box.right - box.left - 6)
+                                va="bottom", fontsize=points, fontweight=weight,
+                                color="#222222")
+            _fit(label, box.right - box.left - 6, renderer)
 
 
-def _fit(label: Text, width: float) -> None:
+def _fit(label: Text, width: float, renderer: RendererAgg) -> None:
     """Shrink a label's font until it fits `width` pixels, so no title runs into the next."""
-    drawn = label.get_window_extent(label.figure.canvas.get_renderer()).width  # type: ignore[union-attr]
+    drawn = label.get_window_extent(renderer).width
     if drawn > width:
-        label.set_fontsize(label.get_fontsize() * width / drawn)
+        label.set_fontsize(float(label.get_fontsize()) * width / drawn)
 
 
 def _colour_bar(figure: Figure, size: tuple[int, int], top: int) -> None:
@@ -193,14 +194,15 @@ def save_grid(
     width = _GAP_PX + columns * (PANEL_PX + _GAP_PX)
     height = _HEADER_PX + rows * cell + _BAR_PX + 16 * len(footer_lines)
     figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI, facecolor="white")
-    FigureCanvasAgg(figure)
+    renderer = FigureCanvasAgg(figure).get_renderer()  # type: ignore[no-untyped-call]
     figure.text(0.5, 1 - 28 / height, title, ha="center", va="baseline", fontsize=15)
     boxes = []
     for index, panel in enumerate([Panel("input", image=image, note=input_note), *panels]):
         left = _GAP_PX + (index % columns) * (PANEL_PX + _GAP_PX)
         top = _HEADER_PX + (index // columns) * cell + _TITLE_PX
         box = PanelBox(panel.title, left, top, left + PANEL_PX, top + PANEL_PX)
-        _draw_panel(figure, box, (width, height), image, panel, is_input=index == 0)
+        _draw_panel(figure, box, (width, height), image, panel, is_input=index == 0,
+                    renderer=renderer)
         boxes.append(box)
     bar_top = _HEADER_PX + rows * cell
     _colour_bar(figure, (width, height), bar_top)

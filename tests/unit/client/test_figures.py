@@ -63,7 +63,8 @@ def test_the_grid_has_one_titled_readable_panel_per_method_on_the_signed_scale(
         Panel("negative_map", heatmap=blob(48, 48, -1.0), note="±1"),
         Panel("tiny_map", heatmap=blob(16, 48) * 1e-6, note="±1e-6"),
         Panel("zero_map", heatmap=np.zeros((SIZE, SIZE), np.float32), note="zero"),
-        Panel("picture", image=np.full((SIZE, SIZE, 3), 0.5, np.float32) + blob(32, 32)[..., None] / 4),
+        Panel("picture", image=np.full((SIZE, SIZE, 3), 0.5, np.float32)
+              + blob(32, 32)[..., None] / 4),
         Panel("a_method_with_a_much_longer_name", heatmap=blob(32, 32)),
         Panel("seventh", heatmap=blob(8, 56)),
     ]
@@ -75,7 +76,7 @@ def test_the_grid_has_one_titled_readable_panel_per_method_on_the_signed_scale(
     assert pixels.shape[1] >= 6 * PANEL_PX and pixels.shape[0] >= 2 * PANEL_PX  # 2 rows of 6
     for box in boxes:
         assert box.right - box.left >= 256 and box.bottom - box.top >= 256
-        assert 0 <= box.left and box.right <= pixels.shape[1] and box.bottom <= pixels.shape[0]
+        assert box.left >= 0 and box.right <= pixels.shape[1] and box.bottom <= pixels.shape[0]
         # A title is drawn in the band above each panel: dark ink, centred on it.
         band = pixels[box.top - 44:box.top - 20, box.left:box.right]
         ink = np.argwhere(band.sum(axis=2) < 200)
@@ -112,8 +113,8 @@ def test_the_grid_has_one_titled_readable_panel_per_method_on_the_signed_scale(
     # One colour bar under the panels runs from blue to red.
     bottom = max(b.bottom for b in boxes)
     bar_rows = pixels[bottom:bottom + 60]
-    reds = np.argwhere((bar_rows[..., 0] > bar_rows[..., 2] + 80))
-    blues = np.argwhere((bar_rows[..., 2] > bar_rows[..., 0] + 80))
+    reds = np.argwhere(bar_rows[..., 0] > bar_rows[..., 2] + 80)
+    blues = np.argwhere(bar_rows[..., 2] > bar_rows[..., 0] + 80)
     assert len(reds) > 100 and len(blues) > 100
     assert blues[:, 1].mean() < reds[:, 1].mean()
 

@@ -94,7 +94,8 @@ def test_tls_and_token_appear_as_options_and_an_environment_variable_never_the_t
 
 def test_attack_and_evaluate_commands_carry_every_choice() -> None:
     context = snippets.Context(PLAIN, "shapes", "a.png")
-    attack = cli_args(snippets.attack(context, "pgd", {"eps": 8 / 255, "steps": 5, "seed": 3})["cli"])
+    shown = snippets.attack(context, "pgd", {"eps": 8 / 255, "steps": 5, "seed": 3})
+    attack = cli_args(shown["cli"])
     assert (attack.method, attack.steps, attack.param) == ("pgd", 5, [("seed", 3)])
     assert attack.eps == pytest.approx(8 / 255)
     shown = snippets.evaluate(context, ["a.png", "b c.png"], [1, 2],
