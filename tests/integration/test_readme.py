@@ -36,12 +36,12 @@ def test_demo_draws_one_readable_figure_per_image(tmp_path: Path) -> None:
     # The demo command's last step, on the installed package: server child process + client.
     done = subprocess.run(
         [sys.executable, "-m", "saliency_service.demo.run", "--out", str(tmp_path), "--images",
-         "2"], capture_output=True, text=True, timeout=600, check=False,
+         "1"], capture_output=True, text=True, timeout=600, check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["image0.png", "image1.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image0.png"]
     counts = [int(n) for n in re.findall(r", (\d+) maps$", done.stdout, re.M)]
-    assert len(counts) == 2 and min(counts) >= 20  # every method but the attention maps
+    assert len(counts) == 1 and counts[0] >= 20  # every method but the attention maps
     for path in sorted(tmp_path.iterdir()):
         with Image.open(path) as figure:
             pixels = np.asarray(figure.convert("RGB")).astype(int)

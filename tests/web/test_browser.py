@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from saliency_client import SaliencyClient, Unimplemented
+from selenium.webdriver.support.ui import Select
 
 from tests.web.page import Page
 
@@ -99,6 +100,19 @@ def test_upload_top_classes_every_map_comparison_attack_and_evaluation(
             assert card["coloured"] == 0 and "zero everywhere" in card["text"], method
     assert sum(1 for a in truth.values() if a is True) >= 20
     page.shot("gallery")
+
+    # A card's parameter drawer recomputes that method alone, and the permalink keeps it.
+    card = "#gallery .map-card[data-method='grad_cam']"
+    drawn = f"return document.querySelector(\"{card} canvas\").toDataURL()"
+    before = page.driver.execute_script(drawn)
+    page.click(f"{card} details.drawer summary")
+    Select(page.find(f"{card} select[name='layer']")).select_by_value("features.15")
+    page.click(f"{card} form button[type='submit']")
+    page.wait_js(f"const c = document.querySelector(\"{card}\"); return c.dataset.status === "
+                 "'ok' && c.querySelector('.params').textContent.includes('features.15') && "
+                 "c.querySelector('canvas').dataset.rendered === '1'", "grad_cam at another layer")
+    assert page.driver.execute_script(drawn) != before
+    assert "p.grad_cam.layer=features.15" in page.driver.current_url
 
     page.tab("compare")
     page.click("#compare-run")

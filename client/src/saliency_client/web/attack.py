@@ -18,8 +18,7 @@ from starlette.responses import JSONResponse, Response
 from saliency_client.async_client import AsyncSaliencyClient
 from saliency_client.errors import SaliencyError, Unimplemented
 from saliency_client.web import encode, snippets
-from saliency_client.web.fields import Fields
-from saliency_client.web.state import state_of
+from saliency_client.web.state import Call
 
 
 async def _map(client: AsyncSaliencyClient, image: npt.NDArray[np.float32], model: str,
@@ -40,14 +39,11 @@ async def _map(client: AsyncSaliencyClient, image: npt.NDArray[np.float32], mode
 
 async def attack(request: Request) -> Response:
     """Attack one image; answer the verdicts of both engines, pictures, maps and snippets."""
-    state = state_of(request)
-    fields = await Fields.read(request)
-    target, client = state.client(fields.text("target"))
-    model = fields.text("model")
-    stored = state.store.get(fields.text("image"))
-    method = fields.text("method")
-    params: dict[str, Any] = fields.params("params")
-    map_method = fields.get("map_method")
+    call = await Call.read(request)
+    client, model, stored = call.client, call.model, call.image()
+    method = call.fields.text("method")
+    params: dict[str, Any] = call.fields.params("params")
+    map_method = call.fields.get("map_method")
     info = await client.get_model(model)
     clean = stored.resized(info.input_height, info.input_width, info.input_channels)
     (result,) = await client.attack(clean, model=model, method=method, **params)
@@ -67,6 +63,6 @@ async def attack(request: Request) -> Response:
                         "label_after_torch": name(result.label_after_torch),
                         "label_after_onnx": name(result.label_after_onnx)}
     answer["clean"] = encode.png_url(clean)
-    answer["snippets"] = snippets.attack(snippets.Context(target, model, stored.name), method,
-                                         params)
+    answer["snippets"] = snippets.attack(snippets.Context(call.target, model, stored.name),
+                                         method, params)
     return JSONResponse(answer)

@@ -8,8 +8,8 @@ from starlette.requests import Request
 
 from saliency_client.async_client import AsyncSaliencyClient
 from saliency_client.gallery import DEFAULT_CONCURRENCY
-from saliency_client.web.fields import BadRequest
-from saliency_client.web.store import ImageStore
+from saliency_client.web.fields import BadRequest, Fields
+from saliency_client.web.store import ImageStore, StoredImage
 from saliency_client.web.targets import Target
 
 
@@ -48,3 +48,30 @@ def state_of(request: Request) -> WebState:
     """The application's state, as the routes see it."""
     state: WebState = request.app.state.web
     return state
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of the page: its JSON fields, and the target, client and model they name."""
+
+    state: WebState
+    fields: Fields
+    target: Target
+    client: AsyncSaliencyClient
+    model: str
+
+    @classmethod
+    async def read(cls, request: Request) -> Call:
+        """Read the body and look up its "target" and "model".
+
+        Raises:
+            BadRequest: a bad body, an unknown target, no model.
+        """
+        state = state_of(request)
+        fields = await Fields.read(request)
+        target, client = state.client(fields.text("target"))
+        return cls(state, fields, target, client, fields.text("model"))
+
+    def image(self) -> StoredImage:
+        """The image the call names in "image"."""
+        return self.state.store.get(self.fields.text("image"))

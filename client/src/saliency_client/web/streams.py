@@ -24,8 +24,8 @@ from saliency_client.errors import SaliencyError
 from saliency_client.gallery import explain_methods, explanation_methods
 from saliency_client.results import ModelInfo
 from saliency_client.web import encode, snippets
-from saliency_client.web.fields import BadRequest, Fields
-from saliency_client.web.state import state_of
+from saliency_client.web.fields import BadRequest
+from saliency_client.web.state import Call
 from saliency_client.web.store import StoredImage
 
 MAX_CLASSES = 2  # one class (the gallery) or two (the comparison)
@@ -47,11 +47,8 @@ def _ndjson(lines: AsyncIterator[Line]) -> Response:
 
 async def explain(request: Request) -> Response:
     """Explain one image with several methods (or "all") for up to two classes."""
-    state = state_of(request)
-    fields = await Fields.read(request)
-    target, client = state.client(fields.text("target"))
-    model = fields.text("model")
-    stored = state.store.get(fields.text("image"))
+    call = await Call.read(request)
+    fields, client, model, stored = call.fields, call.client, call.model, call.image()
     classes = fields.integers("classes", MAX_CLASSES)
     every = fields.get("methods") == "all"
     offered = explanation_methods(await client.list_methods())
@@ -59,7 +56,7 @@ async def explain(request: Request) -> Response:
     if not methods:
         raise BadRequest("'methods' must name at least one method, or be \"all\"")
     params = fields.params_by_method("params", methods)
-    context = snippets.Context(target, model, stored.name)
+    context = snippets.Context(call.target, model, stored.name)
 
     async def lines() -> AsyncIterator[Line]:
         every_offered = set(methods) == set(offered)
@@ -68,7 +65,7 @@ async def explain(request: Request) -> Response:
         start = time.perf_counter()
         async for answer in explain_methods(
             client, stored.png, model=model, methods=methods, targets=classes or None,
-            params=params, concurrency=state.settings.concurrency,
+            params=params, concurrency=call.state.settings.concurrency,
         ):
             yield encode.method_map(answer) | {"snippets": snippets.explain(
                 context, answer.method, classes, params.get(answer.method, {}))}
@@ -92,14 +89,12 @@ async def _labels(client: AsyncSaliencyClient, info: ModelInfo, model: str,
 
 async def evaluate(request: Request) -> Response:
     """Accuracy against ε for several attacks over the demo pictures or given images."""
-    state = state_of(request)
-    fields = await Fields.read(request)
-    target, client = state.client(fields.text("target"))
-    model = fields.text("model")
+    call = await Call.read(request)
+    fields, client, model, store = call.fields, call.client, call.model, call.state.store
     if fields.get("images") == "demo":
-        images = state.store.demo
+        images = store.demo
     else:
-        images = [state.store.get(i) for i in fields.texts("images", MAX_EVALUATE_IMAGES)]
+        images = [store.get(i) for i in fields.texts("images", MAX_EVALUATE_IMAGES)]
     if not images:
         raise BadRequest("'images' must be \"demo\" or name at least one image")
     attacks = fields.texts("attacks", 8)
@@ -109,7 +104,7 @@ async def evaluate(request: Request) -> Response:
     epsilons = fields.numbers("epsilons", 32)
     stability = fields.texts("stability", 4)
     labels, source = await _labels(client, await client.get_model(model), model, images)
-    context = snippets.Context(target, model, images[0].name)
+    context = snippets.Context(call.target, model, images[0].name)
     chosen = {name: attack_params.get(name, {}) for name in attacks}
 
     async def lines() -> AsyncIterator[Line]:

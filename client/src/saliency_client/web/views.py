@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from saliency_client.web import encode, snippets
-from saliency_client.web.fields import BadRequest, Fields, read_body
-from saliency_client.web.state import state_of
+from saliency_client.web.fields import BadRequest, read_body
+from saliency_client.web.state import Call, state_of
 
 MAX_TOP_K = 20
 
@@ -59,14 +59,11 @@ async def image_info(request: Request) -> Response:
 
 async def predict(request: Request) -> Response:
     """The top classes of one image (Predict, by ONNX Runtime on the server)."""
-    state = state_of(request)
-    fields = await Fields.read(request)
-    target, client = state.client(fields.text("target"))
-    model = fields.text("model")
-    stored = state.store.get(fields.text("image"))
-    top_k = fields.integer("top_k", 5, 1, MAX_TOP_K)
-    (result,) = await client.predict(stored.png, model=model, top_k=top_k)
+    call = await Call.read(request)
+    stored = call.image()
+    top_k = call.fields.integer("top_k", 5, 1, MAX_TOP_K)
+    (result,) = await call.client.predict(stored.png, model=call.model, top_k=top_k)
     result.raise_for_error()
-    context = snippets.Context(target, model, stored.name)
+    context = snippets.Context(call.target, call.model, stored.name)
     return JSONResponse(encode.prediction(result) | {
         "snippets": snippets.predict(context, top_k)})
