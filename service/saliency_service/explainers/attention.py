@@ -18,7 +18,7 @@ identity is added, which matters for max and min (their rows do not sum to 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from math import isqrt, sqrt
@@ -125,12 +125,12 @@ def attention_weights(model: nn.Module, images: Tensor) -> list[Tensor]:
     recorded: list[Tensor] = []
     inside = [0]
 
-    def sdpa(query: Tensor, key: Tensor, *args: object, **kwargs: object) -> object:
+    def sdpa(query: Tensor, key: Tensor, *args: Any, **kwargs: Any) -> object:
         if not inside[0]:
             recorded.append(_sdpa_weights(query, key, *args, **kwargs))
         return NotImplemented  # the call itself runs as it would have
 
-    calls = dict.fromkeys(SDPA_FUNCTIONS, sdpa)
+    calls: dict[Callable[..., Any], Callable[..., Any]] = dict.fromkeys(SDPA_FUNCTIONS, sdpa)
     with _recording(modules, recorded, inside), Substitution(calls), torch.no_grad():
         model(images)
     if not recorded:

@@ -1,4 +1,4 @@
-"""Architectures a model config may name: torchvision's and timm's classifiers, the built-in ones."""
+"""Architectures a model config may name: torchvision's and timm's classifiers, built-in ones."""
 
 from __future__ import annotations
 

@@ -48,7 +48,8 @@ def read_onnx(path: Path) -> bytes:
 def onnx_defaults(path: Path) -> SourceDefaults:
     """(C, H, W) from the first input's static shape, classes from the first output's."""
     model = onnx.load_from_string(read_onnx(path))
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    weights = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in weights]
     if not inputs or not model.graph.output:
         raise ModelConfigError(f"{path.name} has no input or no output")
     shape = _dims(inputs[0])

@@ -93,7 +93,8 @@ class ModelRepository:
                 repository.fail(version, error)
         repository.settle(found)
         if not repository.served():
-            reasons = "; ".join(f"{name}: {reason}" for name, reason in repository.not_ready().items())
+            failed = repository.not_ready().items()
+            reasons = "; ".join(f"{name}: {reason}" for name, reason in failed)
             raise ModelConfigError(
                 f"no model is ready in {folder}"
                 + (f" ({reasons})" if reasons else ": no sub-folder holds a model")
@@ -137,11 +138,16 @@ class ModelRepository:
         log.error("model %s is not ready: %s", label, reason)
         log.debug("model %s failed to load", label, exc_info=error)
 
-    def settle(self, found: dict[str, ModelFolder]) -> list[LoadedModel]:
+    def settle(
+        self, found: dict[str, ModelFolder], only: set[str] | None = None
+    ) -> list[LoadedModel]:
         """Drop what the repository no longer selects, once it may; returns the models dropped
-        (the caller retires them from the engine once their requests have finished)."""
+        (the caller retires them from the engine once their requests have finished).
+
+        `only`: `found` covers these model folders alone; the others stay as they are.
+        """
         dropped: list[LoadedModel] = []
-        for folder in list(self._versions):
+        for folder in [f for f in self._versions if only is None or f in only]:
             model = found.get(folder)
             versions = self._versions[folder]
             if model is None:
@@ -160,7 +166,9 @@ class ModelRepository:
                 self._errors[folder] = model.error
             else:
                 self._errors.pop(folder, None)
-        self._errors = {k: v for k, v in self._errors.items() if k in found}
+        self._errors = {
+            k: v for k, v in self._errors.items() if k in found or not (only is None or k in only)
+        }
         self._names = {m.config.name: folder for folder, m in self._served_models()}
         return dropped
 

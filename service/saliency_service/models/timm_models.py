@@ -73,7 +73,7 @@ def build_timm(name: str, num_classes: int, channels: int, arguments: dict[str, 
     # timm's unfused path computes the same softmax by hand, which nothing can see.
     for module in network.modules():
         if hasattr(module, "fused_attn"):
-            module.fused_attn = True
+            setattr(module, "fused_attn", True)  # noqa: B010 - mypy sees a Module attribute
     return network
 
 

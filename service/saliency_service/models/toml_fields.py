@@ -67,8 +67,9 @@ def choice(values: dict[str, Any], key: str, choices: tuple[str, ...], where: st
     """`values[key]`, one of `choices`, or None when absent."""
     value = optional(values, key, str, where)
     if value is not None and value not in choices:
-        raise ModelConfigError(f"{where}: '{key}' must be one of {', '.join(choices)}; got {value!r}")
-    return value
+        allowed = ", ".join(choices)
+        raise ModelConfigError(f"{where}: '{key}' must be one of {allowed}; got {value!r}")
+    return str(value) if value is not None else None
 
 
 def numbers(values: dict[str, Any], key: str, where: str) -> tuple[float, ...] | None:

@@ -110,7 +110,9 @@ def _policy(folder: Path, available: list[int]) -> tuple[set[int], int | None]:
     listed = optional(raw, "versions", list, where)
     if policy == "specific":
         if not listed or not all(isinstance(v, int) and v > 0 for v in listed):
-            raise ModelConfigError(f"{where}: policy 'specific' needs 'versions', a list of numbers")
+            raise ModelConfigError(
+                f"{where}: policy 'specific' needs 'versions', a list of version numbers"
+            )
         chosen = set(listed) & set(available)
     elif policy == "all":
         chosen = set(available)
