@@ -5,9 +5,9 @@ Transport converts protobuf to the calls of calls.py and back; this is the only 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from saliency_service.attacks import ATTACKS
 from saliency_service.attacks.base import AttackSpec
@@ -33,7 +33,7 @@ from saliency_service.operations.evaluate import Progress, Report, evaluate, pla
 from saliency_service.operations.explain_batch import ExplainOutput
 from saliency_service.operations.lifecycle import Change, ModelLifecycle
 from saliency_service.operations.predict import ClassScore, plan_predict
-from saliency_service.operations.runner import RequestRunner
+from saliency_service.operations.runner import Plan, RequestRunner
 from saliency_service.params import Param
 
 UNKNOWN = "unknown"
@@ -129,30 +129,36 @@ class Operations:
         )
 
     async def predict(self, call: PredictCall, caller: Caller) -> Answer[list[ClassScore]]:
-        with self.lifecycle.using(call.model, call.version) as model:
-            self._check_count(len(call.images))
-            plan = plan_predict(
-                model, call.top_k, self.row_seconds(model), self.config.max_image_pixels
-            )
-            results = (await self.runner.run(plan, call.images, caller)).results
-            return Answer(results, model.config.version)
+        return await self._answer(
+            call.model, call.version, call.images, caller,
+            lambda model, seconds, pixels: plan_predict(model, call.top_k, seconds, pixels),
+        )
 
     async def explain(self, call: ExplainCall, caller: Caller) -> Answer[ExplainOutput]:
-        with self.lifecycle.using(call.model, call.version) as model:
-            self._check_count(len(call.items))
-            plan = explain_op.plan_explain(
-                model, call, self.row_seconds(model), self.config.max_image_pixels
-            )
-            results = (await self.runner.run(plan, call.items, caller)).results
-            return Answer(results, model.config.version)
+        return await self._answer(
+            call.model, call.version, call.items, caller,
+            lambda model, seconds, pixels: explain_op.plan_explain(model, call, seconds, pixels),
+        )
 
     async def attack(self, call: AttackCall, caller: Caller) -> Answer[AttackOutcome]:
-        with self.lifecycle.using(call.model, call.version) as model:
-            self._check_count(len(call.items))
-            plan = attack_op.plan_attack(
-                model, call, self.row_seconds(model), self.config.max_image_pixels
-            )
-            results = (await self.runner.run(plan, call.items, caller)).results
+        return await self._answer(
+            call.model, call.version, call.items, caller,
+            lambda model, seconds, pixels: attack_op.plan_attack(model, call, seconds, pixels),
+        )
+
+    async def _answer(
+        self,
+        name: str,
+        version: str,
+        items: Sequence[Any],
+        caller: Caller,
+        plan: Callable[[LoadedModel, float, int], Plan[Any]],
+    ) -> Answer[Any]:
+        """Plan on the model version the call names (held until answered), then run it."""
+        with self.lifecycle.using(name, version) as model:
+            self._check_count(len(items))
+            planned = plan(model, self.row_seconds(model), self.config.max_image_pixels)
+            results = (await self.runner.run(planned, items, caller)).results
             return Answer(results, model.config.version)
 
     async def evaluate(
