@@ -288,7 +288,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="drop in the class score when a sliding patch is blanked, averaged over "
         "the patches covering each pixel (Zeiler & Fergus 2014); one forward pass per patch",
-        passes=_occlusion_passes,
+        passes=_occlusion_passes, forward_only=True,
     ),
     "cam": ExplainerSpec(
         name="cam",

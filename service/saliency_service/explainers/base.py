@@ -52,7 +52,9 @@ class ExplainerSpec:
     `passes` prices one row (operations/cost.py); `check(params)` refuses combinations of
     parameter values that each pass their bounds (raises InvalidRequest); `autocast`: its maps
     survive mixed precision;
-    `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`).
+    `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`);
+    `forward_only`: it needs nothing of the model but forward passes of whole images (no
+    gradients, no layers), so it also runs on models served from an ONNX file alone.
     """
 
     name: str
@@ -64,6 +66,7 @@ class ExplainerSpec:
     chunks: bool = True
     autocast: bool = False
     attributions: bool = False
+    forward_only: bool = False
 
     @property
     def hooks_layer(self) -> bool:

@@ -114,7 +114,9 @@ def _substitutes(pairs: int) -> dict[Any, Any]:
         sides = (kernel_size, stride or kernel_size, padding, dilation)
         return _RescaleMaxPool2d.apply(input, (*(_pair(side) for side in sides), ceil_mode))
 
-    return {**dict.fromkeys(RELU_FUNCTIONS, relu), F.max_pool2d: max_pool2d}
+    # Exported programs call the ATen operator, whose arguments are F.max_pool2d's.
+    pools = (F.max_pool2d, torch.ops.aten.max_pool2d.default)
+    return {**dict.fromkeys(RELU_FUNCTIONS, relu), **dict.fromkeys(pools, max_pool2d)}
 
 
 def _pair(value: int | tuple[int, int] | list[int]) -> list[int]:
