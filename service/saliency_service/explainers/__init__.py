@@ -28,7 +28,7 @@ from saliency_service.explainers.gradients import (
 from saliency_service.explainers.guided_backprop import deconvnet, guided_backprop
 from saliency_service.explainers.guided_grad_cam import guided_grad_cam
 from saliency_service.explainers.hires_cam import hires_cam
-from saliency_service.explainers.integrated_gradients import METHODS, integrated_gradients
+from saliency_service.explainers.integrated_gradients import QUADRATURES, integrated_gradients
 from saliency_service.explainers.layer_cam import layer_cam
 from saliency_service.explainers.occlusion import occlusion
 from saliency_service.explainers.score_cam import score_cam
@@ -89,7 +89,7 @@ _REFERENCE = (
         "baseline_image",
         "tensor",
         None,
-        "the 'given' baseline: (C, H, W) float32 pixels in [0, 1], the images' size",
+        "the 'given' baseline: (H, W, C) float32 pixels in [0, 1] at the model's input size",
     ),
 )
 
@@ -139,7 +139,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
                 "integer",
                 0,
                 "points on the path; 0 = adaptive: from 32, doubled per image until the "
-                "completeness gap is within `tolerance`, up to `max_steps`",
+                "completeness gap is within `tolerance`, up to `max_steps`; each image keeps "
+                "the count with the smallest gap",
                 minimum=0,
                 maximum=4096,
             ),
@@ -155,11 +156,11 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
                 maximum=1.0,
             ),
             Param(
-                "method",
+                "quadrature",
                 "text",
                 "gausslegendre",
-                "quadrature rule, named as in Captum",
-                choices=METHODS,
+                "the integral's quadrature rule, named as Captum's `method`",
+                choices=QUADRATURES,
             ),
             *_REFERENCE,
             _reduce("sum"),
@@ -218,9 +219,18 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
     "cam": ExplainerSpec(
         name="cam",
         function=cam,
-        params=(LAYER,),
+        params=(
+            LAYER,
+            Param(
+                "relu",
+                "flag",
+                False,
+                "clamp the map at zero, as Grad-CAM does; Zhou et al.'s map has no ReLU",
+            ),
+        ),
         description="class activation map: final linear weights times the feature map, for "
-        "networks ending in global average pooling + one linear layer (Zhou et al. 2016)",
+        "networks ending in global average pooling + one linear layer, negative values kept "
+        "(Zhou et al. 2016)",
     ),
     "grad_cam": ExplainerSpec(
         name="grad_cam",

@@ -146,7 +146,7 @@ def deeplift(
             "uniform" or "given".
         blur_sigma: blur in pixels for the "blurred" baseline.
         seed: seeds the "uniform" baseline.
-        baseline_image: the "given" baseline, (C, H, W) in [0, 1] pixel space.
+        baseline_image: the "given" baseline, (H, W, C) in [0, 1] pixel space.
         reduce: channel reduction for the heatmap; "sum" keeps summation-to-delta.
         chunk_size: most rows per forward/backward pass, each image taking two (x and x');
             None for all at once.
