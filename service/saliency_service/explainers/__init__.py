@@ -16,6 +16,7 @@ from saliency_service.explainers.attention import HEAD_FUSIONS, attention, atten
 from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.explainers.cam import cam
 from saliency_service.explainers.class_model import class_model_visualization
+from saliency_service.explainers.deeplift import check_model as deeplift_check_model
 from saliency_service.explainers.deeplift import deeplift
 from saliency_service.explainers.eigen_cam import eigen_cam
 from saliency_service.explainers.gradcam import grad_cam
@@ -188,6 +189,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(*_REFERENCE, _reduce("sum")),
         description="DeepLIFT Rescale rule: contributions of each pixel to f(x) − f(x') "
         "(Shrikumar et al. 2017); reports the summation-to-delta gap as completeness_gap",
+        check_model=deeplift_check_model,
     ),
     "occlusion": ExplainerSpec(
         name="occlusion",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from saliency_service.params import Param
 
@@ -33,9 +33,12 @@ class ExplainerSpec:
 
     `params` are the resolved values of `self.params`; a parameter of kind "layer" arrives as the
     `nn.Module` it names (the model's default CAM layer when the request names none).
+    `check_model(model)`, where set, raises `UnsupportedMethod` for a model the method cannot
+    apply to, cheaply and before any compute, so that the request can be refused as a whole.
     """
 
     name: str
     function: Callable[..., Explanation]
     params: tuple[Param, ...]
     description: str
+    check_model: Callable[[nn.Module], None] | None = None

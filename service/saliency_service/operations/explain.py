@@ -84,6 +84,12 @@ def explainer(method: str) -> ExplainerSpec:
         ) from None
 
 
+def check_applicable(model: LoadedModel, spec: ExplainerSpec) -> None:
+    """Raises UnsupportedMethod when `spec` cannot apply to `model` (see `check_model`)."""
+    if spec.check_model is not None:
+        spec.check_model(model.classifier)
+
+
 def check_targets(model: LoadedModel, targets: tuple[int, ...], top_k: int) -> None:
     """Raises InvalidRequest when a target class or top_k is out of the model's range."""
     classes = model.config.num_classes

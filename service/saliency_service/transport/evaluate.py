@@ -41,6 +41,7 @@ async def evaluate_stream(
     for value in request.stability_methods:
         name = convert.method_name(value, pb.ExplainMethod, "EXPLAIN_METHOD_", "explain")
         explainer = explain_op.explainer(name)
+        explain_op.check_applicable(model, explainer)
         own = resolve_params(name, explainer.params, {})
         explainers.append((explainer, explain_op.method_params(model, explainer, own)))
     if not request.items:

@@ -92,6 +92,7 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
         with self._observed("Explain", request.model, method) as done:
             model = self.repository.get(request.model)
             spec = explain_op.explainer(method)
+            explain_op.check_applicable(model, spec)
             params = resolve_params(
                 method, (*spec.params, *explain_op.COMMON_PARAMS), convert.params(request.params)
             )
