@@ -11,19 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 import torch.nn.functional as F
 from captum.attr import IntegratedGradients
 from PIL import Image
 from saliency_client import InvalidArgument, SaliencyClient, Unimplemented, cli
-from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import generate
 from saliency_service.demo.shapes_cnn import CAM_LAYER, ShapesCNN
 from saliency_service.models.classifier import Classifier
-from saliency_service.models.config import read_model_config
 from torch import Tensor, nn
 
+from tests.integration.oracles import demo_classifier
 from tests.serving import ServerThread
 
 pytestmark = pytest.mark.integration
@@ -33,11 +31,7 @@ MODEL = "shapes"
 @pytest.fixture(scope="module")
 def local_model() -> Classifier:
     """The demo model loaded here, independently of the server."""
-    config = read_model_config(DEMO_REPOSITORY / MODEL)
-    network = ShapesCNN(num_classes=config.num_classes)
-    assert config.weights is not None
-    network.load_state_dict(safetensors.torch.load_file(str(config.weights)))
-    return Classifier(network, config.mean, config.std).eval()
+    return demo_classifier()
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +137,9 @@ def test_a_given_baseline_is_an_h_w_c_image(client, images, local_model) -> None
     assert "(H, W, C)" in message
 
 
-def test_adaptive_ig_returns_the_step_count_with_the_smallest_gap(client, images, local_model) -> None:  # type: ignore[no-untyped-def]
+def test_adaptive_ig_returns_the_step_count_with_the_smallest_gap(  # type: ignore[no-untyped-def]
+    client, images, local_model
+) -> None:
     # An unreachable tolerance: every image tries 32, 64 and 128 points and must return the
     # result with the smallest |gap| among them, saying the tolerance was not met.
     x = chw(images)

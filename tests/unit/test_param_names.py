@@ -50,7 +50,9 @@ def test_no_attack_parameter_is_a_client_argument(client: type) -> None:
     assert ATTACK_PARAMS & _arguments(client.attack) <= SETS_THE_PARAMETER
 
 
-@pytest.mark.parametrize(("command", "names"), [("explain", EXPLAIN_PARAMS), ("attack", ATTACK_PARAMS)])
+@pytest.mark.parametrize(
+    ("command", "names"), [("explain", EXPLAIN_PARAMS), ("attack", ATTACK_PARAMS)]
+)
 def test_no_parameter_is_a_cli_option_or_refused_by_param(command: str, names: set[str]) -> None:
     assert names & _options(command) <= SETS_THE_PARAMETER
     for name in names - SETS_THE_PARAMETER:

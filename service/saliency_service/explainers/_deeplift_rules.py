@@ -155,20 +155,19 @@ NO_RULE: dict[Callable[..., Any], str] = {
     **dict.fromkeys((F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax), "log_softmax"),
     F.scaled_dot_product_attention: "attention",
     F.multi_head_attention_forward: "attention",
-    **{pool: "max_pool" for pool in (F.max_pool1d, F.max_pool3d, aten.max_pool3d.default)},
-    **{
-        pool: "adaptive_max_pool"
-        for pool in (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)
-    },
-    **{f: "max/min reduction" for f in (torch.amax, torch.Tensor.amax, torch.max, torch.min)},
-    **{f: "max/min reduction" for f in (torch.Tensor.max, torch.Tensor.min, torch.amin)},
+    **dict.fromkeys((F.max_pool1d, F.max_pool3d, aten.max_pool3d.default), "max_pool"),
+    **dict.fromkeys(
+        (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d), "adaptive_max_pool"
+    ),
+    **dict.fromkeys((torch.amax, torch.Tensor.amax, torch.max, torch.min), "max/min reduction"),
+    **dict.fromkeys((torch.Tensor.max, torch.Tensor.min, torch.amin), "max/min reduction"),
 }
 # Binary functions with no rule when two of their inputs are activations.
 NO_RULE_BETWEEN_ACTIVATIONS: dict[Callable[..., Any], str] = {
-    **{f: "division" for f in (torch.div, torch.Tensor.div, torch.Tensor.div_, aten.div.Tensor)},
+    **dict.fromkeys((torch.div, torch.Tensor.div, torch.Tensor.div_, aten.div.Tensor), "division"),
     torch.Tensor.mul_: "in-place product",
-    **{f: "matrix product" for f in (torch.matmul, torch.Tensor.matmul, torch.bmm, torch.einsum)},
-    **{f: "matrix product" for f in (aten.matmul.default, aten.bmm.default, aten.einsum.default)},
+    **dict.fromkeys((torch.matmul, torch.Tensor.matmul, torch.bmm, torch.einsum), "matrix product"),
+    **dict.fromkeys((aten.matmul.default, aten.bmm.default, aten.einsum.default), "matrix product"),
 }
 
 

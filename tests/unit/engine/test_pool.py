@@ -23,7 +23,7 @@ def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: st
         slot = pool.acquire(model.config.name)
         assert slot is not None
         assert pool.acquire(model.config.name) is None  # one instance, checked out
-        images = torch.rand(2, 3, 64, 64)
+        images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             expected = model.classifier(images)
             for replica in (slot.instance.plain, slot.instance.folded):

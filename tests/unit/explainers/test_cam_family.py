@@ -196,14 +196,16 @@ class _PooledHead(nn.Module):
 @pytest.mark.parametrize(
     ("head", "reason"),
     [
-        (nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no nn.Linear maps"),
-        (nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else in between"),
+        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no nn.Linear"),
+        (lambda: nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else"),
     ],
     ids=["two_linear_layers", "norm_before_linear"],
 )
-def test_cam_refuses_heads_that_are_not_pool_plus_linear(head: nn.Module, reason: str) -> None:
+def test_cam_refuses_heads_that_are_not_pool_plus_linear(
+    head: Callable[[], nn.Module], reason: str
+) -> None:
     torch.manual_seed(5)
-    model = Classifier(_PooledHead(head), IMAGENET_MEAN, IMAGENET_STD).eval()
+    model = Classifier(_PooledHead(head()), IMAGENET_MEAN, IMAGENET_STD).eval()
     with pytest.raises(UnsupportedMethod, match=reason):
         cam(model, images(2, 16), TARGETS[:2], layer=model.layer("conv"))
 
