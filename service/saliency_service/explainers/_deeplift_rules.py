@@ -40,21 +40,22 @@ class _Rescale(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: FunctionCtx, x: Tensor, g: Callable[[Tensor], Tensor]) -> Tensor:
-        y = g(x)
-        ctx.save_for_backward(x, y)
+        # Only x is kept (as autograd keeps one tensor per activation); y is recomputed.
+        ctx.save_for_backward(x)
         ctx.g = g  # type: ignore[attr-defined]
-        return y
+        return g(x)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        x, y = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         x_in, x_ref = x.chunk(2)
-        y_in, y_ref = y.chunk(2)
         delta_in = x_in - x_ref
         with torch.enable_grad():
             point = x_in.detach().requires_grad_(True)
-            (slope,) = torch.autograd.grad(ctx.g(point).sum(), point)
-        multiplier = torch.where(delta_in.abs() < _EPS, slope, (y_in - y_ref) / delta_in)
+            y_in = ctx.g(point)
+            (slope,) = torch.autograd.grad(y_in.sum(), point)
+        delta_out = y_in.detach() - ctx.g(x_ref)
+        multiplier = torch.where(delta_in.abs() < _EPS, slope, delta_out / delta_in)
         return _image_rows_only(grad.chunk(2)[0] * multiplier), None
 
 
