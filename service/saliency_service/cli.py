@@ -20,24 +20,57 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="saliency-server",
         description="Serve saliency.v1 (explanations and attacks) for a model repository. "
         "Every option can also be set as SALIENCY_<OPTION> in the environment.",
+        epilog="Readiness: a model that fails to load (bad model.toml, corrupt or refused file, "
+        "weights that do not fit) is reported not ready, with its reason, by ListModels and "
+        "GetModel, and calls naming it get UNAVAILABLE; the other models serve and health is "
+        "SERVING. If no model loads, the server exits with status 2 and prints every reason.",
     )
     parser.add_argument(
         "--repository",
         type=Path,
         help="model repository folder (default: the built-in demo repository)",
     )
+    parser.add_argument(
+        "--trust-torchscript",
+        action=argparse.BooleanOptionalAction,
+        help="load TorchScript models, which are programs run with the server's rights "
+        "(default off: refused)",
+    )
     parser.add_argument("--host", help="address to bind (default [::])")
     parser.add_argument("--port", type=int, help="gRPC port (default 50051; 0 = any free port)")
     parser.add_argument(
         "--metrics-port", type=int, help="Prometheus /metrics port (default 9090; 0 = off)"
     )
+    parser.add_argument("--metrics-host", help="address /metrics binds (default: --host)")
     parser.add_argument(
         "--probe-port", type=int, help="plain-text port with health only, for probes (0 = off)"
     )
     parser.add_argument("--devices", help='"auto" (default) or e.g. "cuda:0,cuda:1" or "cpu"')
     parser.add_argument("--max-batch-size", type=int)
     parser.add_argument("--max-queue-delay-ms", type=float)
-    parser.add_argument("--max-queue-size", type=int)
+    parser.add_argument(
+        "--max-queue-size", type=int, help="images accepted and unanswered, at most (1024)"
+    )
+    parser.add_argument(
+        "--max-queued-seconds",
+        type=float,
+        help="estimated device-seconds accepted and unanswered, per device (1800)",
+    )
+    parser.add_argument(
+        "--tenant-share",
+        type=float,
+        help="share of those one client (token, else connection) may hold (0.5)",
+    )
+    parser.add_argument(
+        "--max-request-seconds",
+        type=float,
+        help="estimated device-seconds one request may cost; more is refused (600)",
+    )
+    parser.add_argument(
+        "--slice-ms",
+        type=float,
+        help="passes last about this long: urgent work waits at most one (500)",
+    )
     parser.add_argument(
         "--memory-budget-mb", type=int, help="MiB per device for forward/backward passes (0 = auto)"
     )

@@ -21,10 +21,14 @@ class ServerConfig:
     """Everything the server needs to start. Defaults serve the built-in demo repository."""
 
     repository: Path = DEMO_REPOSITORY
+    # TorchScript files are programs that run when loaded: off unless the operator vouches for
+    # the repository (models/loading.py).
+    trust_torchscript: bool = False
     host: str = "[::]"
     port: int = 50051
-    # 0 turns the Prometheus endpoint off.
+    # 0 turns the Prometheus endpoint off. It binds `metrics_host`, else `host`.
     metrics_port: int = 9090
+    metrics_host: str = ""
     # A plain-text port with health only, for kubelet's gRPC probes (which cannot do TLS);
     # 0 = none, probes use `port`.
     probe_port: int = 0
@@ -32,7 +36,15 @@ class ServerConfig:
     devices: str = "auto"
     max_batch_size: int = 32
     max_queue_delay_ms: float = 5.0
+    # Admission (engine/admission.py): accepted and unanswered work, in images and in estimated
+    # device-seconds per device; one tenant (token, else connection) may hold `tenant_share`.
     max_queue_size: int = 1024
+    max_queued_seconds: float = 1800.0
+    tenant_share: float = 0.5
+    # The most estimated device-seconds one request may cost; more is refused before any work.
+    max_request_seconds: float = 600.0
+    # Passes are sized to last about this long, so that urgent work waits at most one of them.
+    slice_ms: float = 500.0
     # MiB that one device's forward/backward passes may use; 0 = auto (70 % of a GPU's free
     # memory; on the CPU 1/8 of RAM, at most 2 GiB). Chunk sizes follow from it.
     memory_budget_mb: int = 0
@@ -68,6 +80,11 @@ class ServerConfig:
         for name in ("port", "metrics_port", "probe_port"):
             if not 0 <= getattr(self, name) <= 65535:
                 raise ConfigError(f"{name} must be in 0..65535, got {getattr(self, name)}")
+        for name in ("max_queued_seconds", "max_request_seconds", "slice_ms"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
+        if not 0 < self.tenant_share <= 1:
+            raise ConfigError(f"tenant_share must be in (0, 1], got {self.tenant_share}")
         if self.max_queue_delay_ms < 0 or self.grace_period_s < 0:
             raise ConfigError("max_queue_delay_ms and grace_period_s must not be negative")
         if self.memory_budget_mb < 0:

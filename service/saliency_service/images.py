@@ -41,7 +41,8 @@ def to_pixels(image: RawImage, channels: int, max_pixels: int) -> Tensor:
     if array.ndim == 2:
         array = array[:, :, None]
     if array.dtype == np.uint8:
-        pixels = torch.from_numpy(np.ascontiguousarray(array)).float().div_(255.0)
+        # A writable copy: arrays may be read-only views of a request's bytes.
+        pixels = torch.from_numpy(np.array(array, dtype=np.uint8)).float().div_(255.0)
     else:
         pixels = torch.from_numpy(np.array(array, dtype=np.float32))
     pixels = pixels.permute(2, 0, 1).contiguous()
@@ -130,3 +131,51 @@ def _check_array(array: np.ndarray) -> np.ndarray:
                 f"float32 pixels must lie in [0, 1]; got [{array.min():g}, {array.max():g}]"
             )
     return array
+
+
+# EXIF orientations that turn the stored image by 90° (its displayed width is its height).
+_TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+
+
+def header_size(
+    image: RawImage | InvalidRequest, what: str, max_pixels: int
+) -> tuple[int, int]:
+    """The (height, width) an image will have, read from its header or shape, not decoded.
+
+    Requests are priced and admitted from these sizes before any image is decoded.
+
+    Raises:
+        InvalidRequest: `image` is one already (it could not be read), the header cannot be
+            read, the array's shape is not an image's, or it has more than `max_pixels`.
+    """
+    if isinstance(image, InvalidRequest):
+        raise image
+    height, width = _header_size(image, what)
+    if height * width > max_pixels:
+        raise InvalidRequest(
+            f"{what} is {width}x{height} = {height * width} pixels; the limit is {max_pixels}"
+        )
+    return height, width
+
+
+def _header_size(image: RawImage, what: str) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3):
+            raise InvalidRequest(f"{what}: pixel tensor has shape {tuple(image.shape)}; "
+                                 "expected (H, W) or (H, W, C)")
+        return int(image.shape[0]), int(image.shape[1])
+    if not image:
+        raise InvalidRequest(f"{what}: image is empty: send PNG/JPEG bytes or a pixel tensor")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(image), formats=("PNG", "JPEG")) as img:
+                width, height = img.size
+                if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
+                    width, height = height, width
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise InvalidRequest(
+            f"{what}: cannot decode image ({len(image)} bytes): not a valid PNG or JPEG file"
+        ) from None
+    return height, width

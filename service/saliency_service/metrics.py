@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+PASS_BUCKETS = (0, 1, 2, 4, 8, 16, 64, 256)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
 
 
@@ -71,9 +72,32 @@ class Metrics:
             registry=r,
         )
         self.rejected = Counter(
-            "saliency_rejected_items_total",
-            "Images refused with RESOURCE_EXHAUSTED because the queue was full.",
-            ("model",),
+            "saliency_rejected_requests_total",
+            "Requests refused with RESOURCE_EXHAUSTED before any work, by reason: busy (the "
+            "admitted work is at its limit), cost or reply (over a per-request cap).",
+            ("model", "reason"),
+            registry=r,
+        )
+        self.gate_wait_passes = Histogram(
+            "saliency_gate_wait_passes",
+            "Passes other batches ran on the device while a dispatched batch waited for its "
+            "first pass (preemption keeps it at most 1).",
+            work,
+            buckets=PASS_BUCKETS,
+            registry=r,
+        )
+        self.passes_after_cancel = Histogram(
+            "saliency_passes_after_cancel",
+            "Passes a running batch started after the last of its callers cancelled: at most "
+            "one, whose start raced the cancellation.",
+            work,
+            buckets=PASS_BUCKETS,
+            registry=r,
+        )
+        self.passes = Counter(
+            "saliency_passes_total",
+            "Forward passes of the models (slices: preemption happens between them).",
+            work,
             registry=r,
         )
         self.dropped = Counter(

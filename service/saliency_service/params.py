@@ -9,10 +9,12 @@ from typing import Literal
 
 import numpy as np
 
-from saliency_service.errors import InvalidRequest
+from saliency_service.errors import InvalidRequest, quoted
 
 ParamKind = Literal["number", "integer", "text", "flag", "tensor", "layer"]
 ParamValue = float | int | str | bool | np.ndarray | None
+# Unknown parameter names quoted in an error message, at most.
+MAX_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,10 @@ def resolve_params(
     unknown = sorted(set(given) - set(by_name))
     if unknown:
         valid = ", ".join(sorted(by_name)) or "none"
+        named = ", ".join(quoted(name) for name in unknown[:MAX_NAMED])
+        more = f" and {len(unknown) - MAX_NAMED} more" if len(unknown) > MAX_NAMED else ""
         raise InvalidRequest(
-            f"unknown parameter(s) {', '.join(unknown)} for method '{method}'; valid: {valid}"
+            f"unknown parameter(s) {named}{more} for method '{method}'; valid: {valid}"
         )
     return {
         spec.name: _check(method, spec, given[spec.name]) if spec.name in given else spec.default
@@ -70,7 +74,9 @@ def _check(method: str, spec: Param, value: ParamValue) -> ParamValue:
         if not isinstance(value, str):
             raise InvalidRequest(f"{where} must be text, got {type(value).__name__}")
         if spec.choices and value not in spec.choices:
-            raise InvalidRequest(f"{where} must be one of {', '.join(spec.choices)}; got '{value}'")
+            raise InvalidRequest(
+                f"{where} must be one of {', '.join(spec.choices)}; got {quoted(value)}"
+            )
         return value
     if spec.kind == "flag":
         if not isinstance(value, bool):

@@ -12,9 +12,9 @@ import onnxruntime as ort
 import safetensors.torch
 import torch
 from saliency_service.config import DEMO_REPOSITORY
-from saliency_service.demo.shapes_cnn import ShapesCNN
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import read_model_config
+from saliency_service.models.shapes_cnn import ShapesCNN
 
 
 def demo_classifier() -> Classifier:

@@ -31,7 +31,7 @@ def write_tiny_repository(root: Path, size: int = 32) -> Path:
     """
     import safetensors.torch
     import torch
-    from saliency_service.demo.shapes_cnn import ShapesCNN
+    from saliency_service.models.shapes_cnn import ShapesCNN
 
     folder = root / "shapes"
     folder.mkdir(parents=True)

@@ -2,10 +2,13 @@
 
 Two models with the same seeded weights: `tiny` batches up to 4 images and waits up to 1.5 s
 for them; `solo` computes every image alone. What `solo` answers is the unbatched reference.
+Which requests are waiting together never depends on timing: a gate holds the device (its first
+gradient pass blocks) until every request of the test is queued.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +19,10 @@ import pytest
 from saliency_client import DeadlineExceeded, ExplainJob, ResourceExhausted, SaliencyClient
 
 from tests.integration.scraping import Samples, free_port, scrape, value
+from tests.integration.server_process import wait_until
 from tests.random_models import write_model
 from tests.serving import ServerThread
+from tests.unit.engine.support import out_of_memory_above
 
 pytestmark = pytest.mark.integration
 NO_RETRIES = (("grpc.enable_retries", 0),)
@@ -35,14 +40,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
 
 @pytest.fixture(scope="module")
 def busy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    """One image per batch and room for two waiting images: easy to fill."""
-    repository = write_model(tmp_path_factory.mktemp("busy"), "tiny")
+    """One image per batch and room for two accepted images: easy to fill. Slices so long
+    that no batch preempts another."""
+    repository = tmp_path_factory.mktemp("busy")
+    for name in ("tiny", "solo"):
+        write_model(repository, name)
     running = ServerThread(
         repository,
         metrics_port=free_port(),
         max_batch_size=1,
         max_queue_size=2,
         max_queue_delay_ms=0,
+        slice_ms=600_000,
     )
     yield running
     running.stop()
@@ -73,6 +82,35 @@ def concurrently(calls: list[Callable[[], Any]]) -> list[Any]:
         return [f.result() for f in [threads.submit(call) for call in calls]]
 
 
+def queued(server: ServerThread, model: str) -> float:
+    return value(metrics(server), "saliency_queue_depth", model=model)
+
+
+@contextlib.contextmanager
+def device_held(server: ServerThread) -> Iterator[None]:
+    """Hold the only device with one image of `solo` until the block ends: what is sent inside
+    the block queues (or is refused) behind it, whatever the timing."""
+    gate, started = threading.Event(), threading.Event()
+
+    def hold(rows: int) -> None:
+        started.set()
+        gate.wait(120)
+
+    observers = server.running.engine.pool.observers
+    observers.append(hold)
+    with ThreadPoolExecutor(1) as background:
+        blocker = background.submit(
+            explain_one, server.target, images(1, seed=7)[0], "solo", "vanilla_gradient"
+        )
+        try:
+            assert started.wait(120)
+            yield
+        finally:
+            gate.set()
+            observers.remove(hold)
+            assert blocker.result(timeout=120).error is None
+
+
 def explain_one(target: str, image: np.ndarray, model: str, method: str, **params: Any) -> Any:
     with SaliencyClient(target) as client:
         return client.explain([image], model=model, method=method, **params)[0]
@@ -86,14 +124,14 @@ def heatmap(result: Any) -> np.ndarray:
 def test_compatible_requests_from_several_clients_share_one_batch(server: ServerThread) -> None:
     before = batches(metrics(server), "tiny", "integrated_gradients")
     pictures = images(4)
-    batched = concurrently(
-        [
-            lambda image=image: explain_one(
-                server.target, image, "tiny", "integrated_gradients", steps=8
-            )
+    with ThreadPoolExecutor(4) as clients, device_held(server):
+        calls = [
+            clients.submit(explain_one, server.target, image, "tiny", "integrated_gradients",
+                           steps=8)
             for image in pictures
         ]
-    )
+        assert wait_until(lambda: queued(server, "tiny") == 4, timeout=120)
+    batched = [call.result() for call in calls]
     after = batches(metrics(server), "tiny", "integrated_gradients")
     assert (after[0] - before[0], after[1] - before[1]) == (1, 4)
     for image, result in zip(pictures, batched, strict=True):
@@ -106,13 +144,14 @@ def test_compatible_requests_from_several_clients_share_one_batch(server: Server
 def test_incompatible_requests_are_not_mixed(server: ServerThread) -> None:
     before = metrics(server)
     pictures = images(4, seed=1)
-    calls = [
-        lambda image=image, seed=seed: explain_one(
-            server.target, image, "tiny", "smoothgrad", samples=4, seed=seed
-        )
-        for image, seed in zip(pictures, (1, 2, 1, 2), strict=True)
-    ]
-    results = concurrently(calls)
+    with ThreadPoolExecutor(4) as clients, device_held(server):
+        calls = [
+            clients.submit(explain_one, server.target, image, "tiny", "smoothgrad", samples=4,
+                           seed=seed)
+            for image, seed in zip(pictures, (1, 2, 1, 2), strict=True)
+        ]
+        assert wait_until(lambda: queued(server, "tiny") == 4, timeout=120)
+    results = [call.result() for call in calls]
     after = metrics(server)
     count = batches(after, "tiny", "smoothgrad")[0] - batches(before, "tiny", "smoothgrad")[0]
     total = batches(after, "tiny", "smoothgrad")[1] - batches(before, "tiny", "smoothgrad")[1]
@@ -130,8 +169,15 @@ def test_the_explain_stream_goes_through_the_batcher(server: ServerThread) -> No
     before = batches(metrics(server), "tiny", "grad_cam")
     pictures = images(4, seed=2)
     jobs = [ExplainJob(str(i), [image], "tiny", "grad_cam") for i, image in enumerate(pictures)]
-    with SaliencyClient(server.target) as client:
-        answers = {a.request_id: a for a in client.explain_stream(jobs)}
+
+    def stream() -> dict[str, Any]:
+        with SaliencyClient(server.target) as client:
+            return {a.request_id: a for a in client.explain_stream(jobs)}
+
+    with ThreadPoolExecutor(1) as background, device_held(server):
+        streamed = background.submit(stream)
+        assert wait_until(lambda: queued(server, "tiny") == 4, timeout=120)
+    answers = streamed.result()
     after = batches(metrics(server), "tiny", "grad_cam")
     assert (after[0] - before[0], after[1] - before[1]) == (1, 4)
     for i, image in enumerate(pictures):
@@ -148,15 +194,16 @@ def test_simulated_out_of_memory_splits_and_succeeds(server: ServerThread) -> No
         for image in pictures
     ]
     before = value(metrics(server), "saliency_oom_splits_total", model="tiny", device="cpu")
-    memory = server.running.engine.pool.memory["cpu"]
-    memory.simulate_limit(5)  # any gradient pass over 5 rows fails as out of memory
+    observers = server.running.engine.pool.observers
+    limit = out_of_memory_above(5)  # any gradient pass over 5 rows fails as out of memory
+    observers.append(limit)
     try:
         with SaliencyClient(server.target) as client:
             results = client.explain(
                 pictures, model="tiny", method="integrated_gradients", steps=16
             )
     finally:
-        memory.simulate_limit(None)
+        observers.remove(limit)
     after = metrics(server)
     assert value(after, "saliency_oom_splits_total", model="tiny", device="cpu") > before
     assert value(after, "saliency_rows_per_pass", model="tiny", device="cpu") <= 5
@@ -164,68 +211,40 @@ def test_simulated_out_of_memory_splits_and_succeeds(server: ServerThread) -> No
         np.testing.assert_allclose(heatmap(got), heatmap(want), rtol=1e-4, atol=1e-6)
 
 
-def long_request(target: str, done: threading.Event) -> Any:
-    """One image, 2 classes x 1024 path points: seconds of compute on the only instance."""
-    try:
-        with SaliencyClient(target, timeout=600) as client:
-            return client.explain(
-                images(1, seed=9), model="tiny", top_k=2, method="integrated_gradients", steps=1024
-            )
-    finally:
-        done.set()
-
-
-def wait_until_computing(server: ServerThread) -> None:
-    for _ in range(600):
-        samples = metrics(server)
-        if (
-            value(samples, "saliency_inflight_items") == 1
-            and value(samples, "saliency_queue_depth", model="tiny") == 0
-        ):
-            return
-        threading.Event().wait(0.05)
-    raise AssertionError("the long request never started computing")
-
-
-def test_a_full_queue_answers_resource_exhausted_and_accepted_requests_complete(
+def test_a_full_server_answers_resource_exhausted_and_accepted_requests_complete(
     busy_server: ServerThread,
 ) -> None:
-    done = threading.Event()
-    with ThreadPoolExecutor(1) as background:
-        long = background.submit(long_request, busy_server.target, done)
-        wait_until_computing(busy_server)
+    def small(image: np.ndarray) -> Any:
+        with SaliencyClient(busy_server.target, timeout=600, options=NO_RETRIES) as client:
+            try:
+                return client.explain([image], model="tiny", method="vanilla_gradient")[0]
+            except ResourceExhausted as error:
+                return ("refused", str(error))
 
-        def small(image: np.ndarray) -> Any:
-            with SaliencyClient(busy_server.target, timeout=600, options=NO_RETRIES) as client:
-                try:
-                    return client.explain([image], model="tiny", method="vanilla_gradient")[0]
-                except ResourceExhausted as error:
-                    # Refused at once: the long request was still computing.
-                    return ("refused", not done.is_set(), str(error))
-
-        answers = concurrently([lambda image=image: small(image) for image in images(6)])
-        assert all(r.error is None for r in long.result())
+    with ThreadPoolExecutor(6) as clients, device_held(busy_server):
+        # The held image is one of the two the server accepts: one more gets in.
+        calls = [clients.submit(small, image) for image in images(6)]
+        # Five are answered while the device is still held: refused at once.
+        assert wait_until(lambda: sum(c.done() for c in calls) == 5, timeout=120)  # noqa: B023
+        assert queued(busy_server, "tiny") == 1
+    answers = [call.result() for call in calls]
     refused = [a for a in answers if isinstance(a, tuple)]
     accepted = [a for a in answers if not isinstance(a, tuple)]
-    assert len(refused) == 4, answers
-    assert all(during for _, during, _ in refused)
-    assert all("queue" in message or "busy" in message for _, _, message in refused)
-    assert len(accepted) == 2
+    assert len(refused) == 5, answers
+    assert all("busy" in message and "limit is 2" in message for _, message in refused)
+    assert len(accepted) == 1
     assert all(a.error is None for a in accepted)
 
 
 def test_an_expired_deadline_drops_the_work(busy_server: ServerThread) -> None:
     before = metrics(busy_server)
-    done = threading.Event()
-    with ThreadPoolExecutor(1) as background:
-        long = background.submit(long_request, busy_server.target, done)
-        wait_until_computing(busy_server)
+    with device_held(busy_server):
         with (
             SaliencyClient(busy_server.target, timeout=0.3, options=NO_RETRIES) as client,
             pytest.raises(DeadlineExceeded),
         ):
             client.explain(images(1, seed=4), model="tiny", method="vanilla_gradient")
-        assert all(r.error is None for r in long.result())
+        assert wait_until(lambda: queued(busy_server, "tiny") == 0, timeout=60)
     after = metrics(busy_server)
     dropped = sum(
         value(after, "saliency_dropped_items_total", model="tiny", reason=reason)
@@ -233,5 +252,5 @@ def test_an_expired_deadline_drops_the_work(busy_server: ServerThread) -> None:
         for reason in ("deadline", "cancelled")
     )
     assert dropped == 1
-    # Nothing of the late request reached the model: no vanilla_gradient batch ran.
+    # Nothing of the late request reached the model: no vanilla_gradient batch of it ran.
     assert batches(after, "tiny", "vanilla_gradient") == batches(before, "tiny", "vanilla_gradient")

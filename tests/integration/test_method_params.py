@@ -17,8 +17,8 @@ from captum.attr import IntegratedGradients
 from PIL import Image
 from saliency_client import InvalidArgument, SaliencyClient, Unimplemented, cli
 from saliency_service.demo.shapes import generate
-from saliency_service.demo.shapes_cnn import CAM_LAYER, ShapesCNN
 from saliency_service.models.classifier import Classifier
+from saliency_service.models.shapes_cnn import CAM_LAYER, ShapesCNN
 from torch import Tensor, nn
 
 from tests.integration.oracles import demo_classifier

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import grpc.aio
 
 from saliency_client._convert import evaluate_report
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
@@ -22,11 +23,13 @@ ProgressCallback = Callable[[float, str], None]
 """Called with (progress in [0, 1], stage name) for each progress message of Evaluate."""
 
 _MIB = 1024 * 1024
-# Every saliency.v1 call is free of side effects, so each may be retried: on UNAVAILABLE (a pod
-# draining or gone; round-robin then picks another) and RESOURCE_EXHAUSTED (a full queue), with
-# exponential backoff. Throttling stops retries once more than ~10% of calls fail, so a fleet
-# that is overloaded as a whole is not hit with extra load.
+# Every saliency.v1 call is free of side effects, so each may be retried. gRPC retries
+# UNAVAILABLE (a pod draining or gone; round-robin then picks another) with exponential
+# backoff; throttling stops retries once more than ~10% of calls fail, so a fleet that is
+# overloaded as a whole is not hit with extra load.
 # https://github.com/grpc/proposal/blob/master/A6-client-retries.md
+# RESOURCE_EXHAUSTED is retried by the client itself (`busy_delay`), and only when the server
+# marked it busy: a request over a cap, or too large for a message, would fail again.
 _SERVICE_CONFIG = {
     "methodConfig": [
         {
@@ -36,7 +39,7 @@ _SERVICE_CONFIG = {
                 "initialBackoff": "0.1s",
                 "maxBackoff": "2s",
                 "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+                "retryableStatusCodes": ["UNAVAILABLE"],
             },
         }
     ],
@@ -52,6 +55,30 @@ _DEFAULT_OPTIONS: dict[str, Any] = {
     "grpc.enable_retries": 1,
     "grpc.service_config": json.dumps(_SERVICE_CONFIG),
 }
+
+
+# The trailing metadata with which the server marks RESOURCE_EXHAUSTED as "busy: retry later".
+RETRY_AFTER = "saliency-retry-after-ms"
+BUSY_ATTEMPTS = 4
+_BUSY_BACKOFF_S, _BUSY_BACKOFF_CAP_S = 0.1, 2.0
+
+
+def busy_delay(error: grpc.RpcError, attempt: int) -> float | None:
+    """Seconds to wait before retrying a call that failed with `error` on attempt `attempt`
+    (0-based), or None not to retry: only a RESOURCE_EXHAUSTED that the server marked busy is
+    retried, at most BUSY_ATTEMPTS times in all, backing off exponentially."""
+    if attempt + 1 >= BUSY_ATTEMPTS or not isinstance(error, grpc.Call | grpc.aio.AioRpcError):
+        return None
+    if error.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return None
+    marked = [v for k, v in (error.trailing_metadata() or ()) if k == RETRY_AFTER]
+    if not marked:
+        return None
+    try:
+        after = int(marked[0]) / 1000
+    except ValueError:
+        return None
+    return float(min(max(after, _BUSY_BACKOFF_S * 2**attempt), _BUSY_BACKOFF_CAP_S))
 
 
 def target_list(target: str | Sequence[str]) -> list[str]:

@@ -51,6 +51,8 @@ def model_info(message: pb.ModelInfo) -> ModelInfo:
         onnx_max_abs_logit_gap=message.onnx_max_abs_logit_gap,
         onnx_max_rel_logit_gap=message.onnx_max_rel_logit_gap,
         device=message.device,
+        ready=message.ready,
+        status=message.status,
     )
 
 

@@ -17,6 +17,7 @@ from saliency_client._channel import (
     JobFeed,
     Metadata,
     ProgressCallback,
+    busy_delay,
     call_metadata,
     channel_options,
     report_or_progress,
@@ -37,7 +38,7 @@ from saliency_client._requests import (
     predict_request,
 )
 from saliency_client.arrays import ParamValue
-from saliency_client.errors import Internal, translate_rpc_errors
+from saliency_client.errors import Internal, from_rpc_error, translate_rpc_errors
 from saliency_client.results import (
     AttackResult,
     EvaluateReport,
@@ -103,28 +104,31 @@ class AsyncSaliencyClient:
     def _stub(self) -> saliency_pb2_grpc.SaliencyStub:
         return next(self._stubs)
 
+    async def _unary(self, rpc: str, request: Any) -> Any:
+        """See `SaliencyClient._unary`."""
+        for attempt in itertools.count():
+            try:
+                return await getattr(self._stub(), rpc)(request, **self._per_call)
+            except grpc.RpcError as error:
+                delay = busy_delay(error, attempt)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
     async def list_models(self) -> list[ModelInfo]:
         """See `SaliencyClient.list_models`."""
-        with translate_rpc_errors():
-            response: pb.ListModelsResponse = await self._stub().ListModels(
-                pb.ListModelsRequest(), **self._per_call
-            )
+        response: pb.ListModelsResponse = await self._unary("ListModels", pb.ListModelsRequest())
         return [_convert.model_info(model) for model in response.models]
 
     async def get_model(self, name: str) -> ModelInfo:
         """See `SaliencyClient.get_model`."""
-        with translate_rpc_errors():
-            response: pb.GetModelResponse = await self._stub().GetModel(
-                pb.GetModelRequest(name=name), **self._per_call
-            )
+        response: pb.GetModelResponse = await self._unary("GetModel", pb.GetModelRequest(name=name))
         return _convert.model_info(response.model)
 
     async def list_methods(self) -> list[MethodInfo]:
         """See `SaliencyClient.list_methods`."""
-        with translate_rpc_errors():
-            response: pb.ListMethodsResponse = await self._stub().ListMethods(
-                pb.ListMethodsRequest(), **self._per_call
-            )
+        response: pb.ListMethodsResponse = await self._unary("ListMethods", pb.ListMethodsRequest())
         return _convert.method_infos(response)
 
     async def predict(
@@ -132,8 +136,7 @@ class AsyncSaliencyClient:
     ) -> list[Prediction]:
         """See `SaliencyClient.predict`."""
         request = predict_request(images, model=model, top_k=top_k, priority=priority)
-        with translate_rpc_errors():
-            response: pb.PredictResponse = await self._stub().Predict(request, **self._per_call)
+        response: pb.PredictResponse = await self._unary("Predict", request)
         return _convert.predictions(response)
 
     async def explain(
@@ -152,8 +155,7 @@ class AsyncSaliencyClient:
             images, model=model, method=method, targets=targets, top_k=top_k,
             params=params, priority=priority,
         )
-        with translate_rpc_errors():
-            response: pb.ExplainResponse = await self._stub().Explain(request, **self._per_call)
+        response: pb.ExplainResponse = await self._unary("Explain", request)
         return _convert.explain_results(response)
 
     async def attack(
@@ -173,8 +175,7 @@ class AsyncSaliencyClient:
             images, model=model, method=method, labels=labels, target_classes=target_classes,
             eps=eps, params=params, priority=priority,
         )
-        with translate_rpc_errors():
-            response: pb.AttackResponse = await self._stub().Attack(request, **self._per_call)
+        response: pb.AttackResponse = await self._unary("Attack", request)
         return _convert.attack_results(response)
 
     async def evaluate(

@@ -88,9 +88,9 @@ def _read_image(path: str) -> tuple[bytes, npt.NDArray[np.uint8]]:
 def _model(client: SaliencyClient, name: str | None) -> ModelInfo:
     if name is not None:
         return client.get_model(name)
-    models = client.list_models()
+    models = [m for m in client.list_models() if m.ready]
     if not models:
-        raise ValueError("the server has no models")
+        raise ValueError("the server has no ready models")
     return models[0]
 
 
@@ -107,6 +107,9 @@ def _table(rows: list[list[str]]) -> None:
 def _models(client: SaliencyClient, args: argparse.Namespace) -> int:
     rows = [["NAME", "ARCHITECTURE", "INPUT", "CLASSES", "ONNX GAP (ABS / REL)", "DEVICE"]]
     for m in client.list_models():
+        if not m.ready:
+            rows.append([m.name, f"not ready: {m.status}", "", "", "", ""])
+            continue
         size = f"{m.input_height}x{m.input_width}x{m.input_channels}"
         gap = f"{m.onnx_max_abs_logit_gap:.2e} / {m.onnx_max_rel_logit_gap:.2e}"
         rows.append([m.name, m.architecture, size, str(len(m.labels)), gap, m.device])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -15,6 +16,7 @@ from saliency_client._channel import (
     JobFeed,
     Metadata,
     ProgressCallback,
+    busy_delay,
     call_metadata,
     channel_options,
     report_or_progress,
@@ -35,7 +37,7 @@ from saliency_client._requests import (
     predict_request,
 )
 from saliency_client.arrays import ParamValue
-from saliency_client.errors import Internal, translate_rpc_errors
+from saliency_client.errors import Internal, from_rpc_error, translate_rpc_errors
 from saliency_client.results import (
     AttackResult,
     EvaluateReport,
@@ -119,12 +121,21 @@ class SaliencyClient:
     def _stub(self) -> saliency_pb2_grpc.SaliencyStub:
         return next(self._stubs)
 
+    def _unary(self, rpc: str, request: Any) -> Any:
+        """Call `rpc`, retrying while the server answers busy (each try on the next target)."""
+        for attempt in itertools.count():
+            try:
+                return getattr(self._stub(), rpc)(request, **self._per_call)
+            except grpc.RpcError as error:
+                delay = busy_delay(error, attempt)
+                if delay is None:
+                    raise from_rpc_error(error) from error
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def list_models(self) -> list[ModelInfo]:
         """Return the models in the server's repository."""
-        with translate_rpc_errors():
-            response: pb.ListModelsResponse = self._stub().ListModels(
-                pb.ListModelsRequest(), **self._per_call
-            )
+        response: pb.ListModelsResponse = self._unary("ListModels", pb.ListModelsRequest())
         return [_convert.model_info(model) for model in response.models]
 
     def get_model(self, name: str) -> ModelInfo:
@@ -133,18 +144,12 @@ class SaliencyClient:
         Raises:
             NotFound: the server has no such model.
         """
-        with translate_rpc_errors():
-            response: pb.GetModelResponse = self._stub().GetModel(
-                pb.GetModelRequest(name=name), **self._per_call
-            )
+        response: pb.GetModelResponse = self._unary("GetModel", pb.GetModelRequest(name=name))
         return _convert.model_info(response.model)
 
     def list_methods(self) -> list[MethodInfo]:
         """Return the explanation and attack methods with their parameters."""
-        with translate_rpc_errors():
-            response: pb.ListMethodsResponse = self._stub().ListMethods(
-                pb.ListMethodsRequest(), **self._per_call
-            )
+        response: pb.ListMethodsResponse = self._unary("ListMethods", pb.ListMethodsRequest())
         return _convert.method_infos(response)
 
     def predict(
@@ -160,8 +165,7 @@ class SaliencyClient:
             priority: higher runs first when the server is busy.
         """
         request = predict_request(images, model=model, top_k=top_k, priority=priority)
-        with translate_rpc_errors():
-            response: pb.PredictResponse = self._stub().Predict(request, **self._per_call)
+        response: pb.PredictResponse = self._unary("Predict", request)
         return _convert.predictions(response)
 
     def explain(
@@ -193,8 +197,7 @@ class SaliencyClient:
             images, model=model, method=method, targets=targets, top_k=top_k,
             params=params, priority=priority,
         )
-        with translate_rpc_errors():
-            response: pb.ExplainResponse = self._stub().Explain(request, **self._per_call)
+        response: pb.ExplainResponse = self._unary("Explain", request)
         return _convert.explain_results(response)
 
     def attack(
@@ -227,8 +230,7 @@ class SaliencyClient:
             images, model=model, method=method, labels=labels, target_classes=target_classes,
             eps=eps, params=params, priority=priority,
         )
-        with translate_rpc_errors():
-            response: pb.AttackResponse = self._stub().Attack(request, **self._per_call)
+        response: pb.AttackResponse = self._unary("Attack", request)
         return _convert.attack_results(response)
 
     def evaluate(

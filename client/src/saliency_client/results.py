@@ -133,6 +133,9 @@ class ModelInfo:
     onnx_max_abs_logit_gap: float
     onnx_max_rel_logit_gap: float
     device: str
+    ready: bool = True
+    """False when the model failed to load on the server; `status` then says why."""
+    status: str = ""
 
 
 @dataclass(frozen=True, eq=False)

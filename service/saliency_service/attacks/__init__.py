@@ -6,6 +6,10 @@ request's `target_mode` into the `targets` argument.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import cast
+
 from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.attacks.bim import bim
 from saliency_service.attacks.cw import cw_l2
@@ -31,12 +35,40 @@ _EARLY_STOP = Param(
     "early_stop", "flag", False, "freeze each image once it is misclassified or at its target"
 )
 
+
+def _one_step(_params: Mapping[str, object]) -> float:
+    return 2.0
+
+
+def _bim_passes(params: Mapping[str, object]) -> float:
+    """Given steps, or the automatic count for the request's ε: min(ε·255 + 4, 1.25·ε·255)."""
+    steps = cast(int, params["steps"])
+    if not steps:
+        eps = 255 * cast(float, params["eps"])
+        steps = max(1, math.ceil(min(eps + 4, 1.25 * eps)))
+    return steps + 1.0
+
+
+def _deepfool_passes(params: Mapping[str, object]) -> float:
+    """Each step is one forward+backward over the label and every candidate class."""
+    return cast(int, params["steps"]) * (cast(int, params["candidates"]) + 1.0)
+
+
+def _minimal_epsilon_passes(params: Mapping[str, object]) -> float:
+    """A bisection of ε over [0, max_eps] to `precision`, each probe a whole attack."""
+    probes = 2 + math.ceil(math.log2(max(cast(float, params["max_eps"]), 1e-12)
+                                     / cast(float, params["precision"])))
+    return max(probes, 1) * (cast(int, params["steps"]) + 1.0)
+
+
 ATTACKS: dict[str, AttackSpec] = {
     "fgsm": AttackSpec(
         name="fgsm",
         function=fgsm,
         params=(_LINF_EPS,),
         description="Fast Gradient Sign Method: one signed-gradient step of size ε (L∞).",
+        passes=_one_step,
+        autocast=True,
     ),
     "bim": AttackSpec(
         name="bim",
@@ -55,12 +87,15 @@ ATTACKS: dict[str, AttackSpec] = {
             _EARLY_STOP,
         ),
         description="Basic Iterative Method: FGSM steps of size α clipped to the ε-ball (L∞).",
+        passes=_bim_passes,
+        autocast=True,
     ),
     "pgd": AttackSpec(
         name="pgd",
         function=pgd,
         params=(_LINF_EPS, _ALPHA, _STEPS, _RANDOM_START, _SEED, _EARLY_STOP),
         description="Projected Gradient Descent (L∞): BIM from a random point of the ε-ball.",
+        autocast=True,
     ),
     "pgd_l2": AttackSpec(
         name="pgd_l2",
@@ -86,6 +121,7 @@ ATTACKS: dict[str, AttackSpec] = {
             _EARLY_STOP,
         ),
         description="Momentum Iterative FGSM: BIM stepping along an L1-normalised momentum (L∞).",
+        autocast=True,
     ),
     "deepfool": AttackSpec(
         name="deepfool",
@@ -111,6 +147,7 @@ ATTACKS: dict[str, AttackSpec] = {
         ),
         description="DeepFool: steps to the nearest linearised decision boundary (L2, untargeted).",
         targeted=False,
+        passes=_deepfool_passes,
     ),
     "cw_l2": AttackSpec(
         name="cw_l2",
@@ -145,5 +182,6 @@ ATTACKS: dict[str, AttackSpec] = {
             _SEED,
         ),
         description="The smallest L∞ ε (per image) at which FGSM, BIM or PGD flips the label.",
+        passes=_minimal_epsilon_passes,
     ),
 }

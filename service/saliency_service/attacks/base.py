@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from torch import Tensor
 
@@ -25,15 +26,23 @@ class AttackOutput:
     eps: Tensor | None = None
 
 
+def steps_passes(params: Mapping[str, object]) -> float:
+    """One forward+backward pass per step, plus the clean and final forward passes."""
+    return float(cast(int, params["steps"])) + 1.0
+
+
 @dataclass(frozen=True)
 class AttackSpec:
-    """A registry entry.
+    """A registry record: everything the engine and the transport know of an attack.
 
     `function(model, images, labels, *, targets, **params) -> AttackOutput`, with `images`
     (N, C, H, W) in [0, 1] and `labels` (N,) the true (or predicted) classes. `targets` is None
     for an untargeted attack, else (N,) the classes to reach; `targeted` False means the method
     only accepts None. A parameter named `eps` arrives as a (N,) tensor, so one batch can carry
     a different ε per image; every other parameter arrives as its resolved value.
+
+    `passes(params)` prices one image in forward+backward passes (operations/cost.py);
+    `autocast`: its result survives mixed precision (L∞ attacks keep only the gradient's sign).
     """
 
     name: str
@@ -41,3 +50,10 @@ class AttackSpec:
     params: tuple[Param, ...]
     description: str
     targeted: bool = True
+    passes: Callable[[Mapping[str, object]], float] = steps_passes
+    autocast: bool = False
+
+    @property
+    def eps(self) -> Param | None:
+        """The ε budget parameter (its bounds bound per-image ε too), None if it has none."""
+        return next((p for p in self.params if p.name == "eps"), None)

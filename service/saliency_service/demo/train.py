@@ -23,8 +23,8 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from saliency_service.demo.shapes import CLASSES, ShapesBatch, generate
-from saliency_service.demo.shapes_cnn import CAM_LAYER, ShapesCNN
 from saliency_service.models.classifier import Classifier
+from saliency_service.models.shapes_cnn import CAM_LAYER, ShapesCNN
 
 # The script reports through logging (configured in `main`) so the module stays print-free.
 log = logging.getLogger(__name__)

@@ -2,13 +2,15 @@
 
 Flush policy. A key's queue is ready when it holds a full batch (the model's max_batch_size,
 else the server's) or its oldest image has waited the max queue delay. Batches are formed when
-a model instance is free, not when a queue becomes ready: while every instance is busy, a ready
-queue keeps growing up to a full batch, so load turns into bigger batches rather than a backlog
-of small ones. Among ready queues the highest priority wins, then the longest wait.
+a model instance can run them, not when a queue becomes ready: while every lane of the devices is
+busy, a ready queue keeps growing up to a full batch, so load turns into bigger batches rather
+than a backlog of small ones. Among ready queues the highest priority wins, then the queue of
+the least-served tenant (fairness.py), then the longest wait; within a queue, items are taken
+the same way. A batch is let in beside a running one only to preempt it between passes, when
+that one is long and of no higher priority (gate.py).
 
-The queue is bounded (max_queue_size images over all keys): a request that does not fit is
-refused at once with RESOURCE_EXHAUSTED, and every accepted request is answered. Everything
-here runs on the event loop; compute runs on the pool's threads.
+What gets in is bounded by admission (admission.py), before images are decoded. Everything here
+runs on the event loop; compute runs on the pool's threads.
 """
 
 from __future__ import annotations
@@ -19,84 +21,110 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from saliency_service.allocator import release_idle_memory
 from saliency_service.config import ServerConfig
-from saliency_service.engine.deadlines import deadline_after, why_dead
+from saliency_service.engine.deadlines import why_dead
+from saliency_service.engine.fairness import FairShare
 from saliency_service.engine.pool import Slot, WorkerPool
-from saliency_service.engine.precision import Precision
 from saliency_service.engine.queues import KeyQueue
-from saliency_service.engine.runner import BatchOutcome, run_batch
+from saliency_service.engine.runner import BatchOutcome, RunSettings, run_batch
 from saliency_service.engine.work import BatchKey, Job, WorkItem
-from saliency_service.errors import (
-    Cancelled,
-    DeadlineExceeded,
-    Overloaded,
-    SaliencyError,
-    ShuttingDown,
-)
+from saliency_service.errors import Cancelled, DeadlineExceeded, SaliencyError, ShuttingDown
 from saliency_service.metrics import Metrics
 
 # Errors that concern the whole request, not one image: the RPC fails with them.
 REQUEST_ERRORS = (DeadlineExceeded, Cancelled, ShuttingDown)
+# Memory goes back to the OS once the engine has been idle this long (allocator.py): not after
+# every request, or a steady stream of them would page its working set in again each time.
+IDLE_RELEASE_S = 1.0
 
 
 class Batcher:
     """Queues work items, forms batches and hands them to the worker pool."""
 
     def __init__(
-        self, pool: WorkerPool, config: ServerConfig, metrics: Metrics, precision: Precision
+        self,
+        pool: WorkerPool,
+        config: ServerConfig,
+        metrics: Metrics,
+        settings: RunSettings,
     ) -> None:
         self.pool = pool
         self.config = config
         self.metrics = metrics
-        self.precision = precision
+        self.settings = settings
+        self.fair = FairShare()
         self._queues: dict[BatchKey, KeyQueue] = {}
         self._queued = 0
+        self._running_items: dict[WorkItem, Slot] = {}
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._scheduler: asyncio.Task[None] | None = None
         self._closed = False
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._releasing: asyncio.Future[bool] | None = None
 
     def start(self) -> None:
         """Start scheduling (on the running event loop)."""
         self._scheduler = asyncio.get_running_loop().create_task(self._schedule())
 
     async def run(
-        self, job: Job, payloads: Sequence[Any], *, time_remaining: float | None, priority: int = 0
+        self,
+        job: Job,
+        payloads: Sequence[Any],
+        *,
+        deadline: float | None,
+        priority: int = 0,
+        tenant: str = "",
+        costs: Sequence[float] | None = None,
     ) -> list[Any]:
         """Queue one request's images and wait for them: each one's output or its own error.
 
+        `deadline` is a `time.monotonic()` time; `costs` each image's estimated device-seconds.
+
         Raises:
-            Overloaded: the queue cannot take the request's images now.
             DeadlineExceeded, Cancelled, ShuttingDown: the request as a whole ended.
         """
         if self._closed:
             raise ShuttingDown("the server is shutting down")
-        name = job.key.model
-        if self._queued + len(payloads) > self.config.max_queue_size:
-            self.metrics.rejected.labels(name).inc(len(payloads))
-            raise Overloaded(
-                f"the server is busy: {self._queued} images are queued and the limit is "
-                f"{self.config.max_queue_size}; retry later"
-            )
         loop = asyncio.get_running_loop()
-        deadline = deadline_after(time_remaining)
-        items = [WorkItem(p, loop.create_future(), deadline, priority) for p in payloads]
+        costs = costs if costs is not None else [0.0] * len(payloads)
+        items = [
+            WorkItem(p, loop.create_future(), deadline, priority, tenant, cost)
+            for p, cost in zip(payloads, costs, strict=True)
+        ]
         queue = self._queues.setdefault(job.key, KeyQueue(job))
+        self.fair.arrive(tenant, len(items))
         for item in items:
             queue.push(item)
             item.future.add_done_callback(lambda _: self.metrics.inflight.dec())
-        self._count(name, len(items))
+        self._count(job.key.model, len(items))
         self.metrics.inflight.inc(len(items))
         self._wake.set()
         try:
             results = await asyncio.gather(*(item.future for item in items))
         except asyncio.CancelledError:
+            for item in items:
+                slot = self._running_items.get(item)
+                if slot is not None and item.cancelled_at_pass is None:
+                    item.cancelled_at_pass = slot.turn.passes
+                item.future.cancel()
             self._wake.set()  # so that the scheduler drops the cancelled items now
             raise
         for result in results:
             if isinstance(result, REQUEST_ERRORS):
                 raise result
         return results
+
+    def abort(self, error: SaliencyError) -> None:
+        """Answer every queued and running item with `error` now; running batches then stop at
+        their next pass (their items are dead)."""
+        for key, queue in list(self._queues.items()):
+            items = queue.take(len(queue), self.fair)
+            self._leave(key, items)
+            _answer(items, [error] * len(items))
+        _answer(list(self._running_items), [error] * len(self._running_items))
+        self._wake.set()
 
     async def close(self) -> None:
         """Refuse new work, answer what is still queued with UNAVAILABLE, finish running batches."""
@@ -106,12 +134,16 @@ class Batcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._scheduler
         for key, queue in list(self._queues.items()):
-            items = queue.take(len(queue))
-            self._count(key.model, -len(items))
+            items = queue.take(len(queue), self.fair)
+            self._leave(key, items)
             _answer(items, [ShuttingDown("the server is shutting down")] * len(items))
         self._queues.clear()
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._releasing is not None:
+            await self._releasing
 
     # ---------------------------------------------------------------- scheduling
 
@@ -122,8 +154,9 @@ class Batcher:
             self._remove_dead(now)
             while (choice := self._choose(now)) is not None:
                 queue, slot = choice
-                items = queue.take(self._limits(queue.job.key.model)[0])
-                self._count(queue.job.key.model, -len(items))
+                items = queue.take(self._limits(queue.job.key.model)[0], self.fair)
+                self._leave(queue.job.key, items, dispatched=True)
+                slot.turn.long = sum(item.cost for item in items) > self.settings.slice_seconds
                 task = asyncio.create_task(self._execute(slot, queue.job, items))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
@@ -145,8 +178,9 @@ class Batcher:
 
     def _choose(self, now: float) -> tuple[KeyQueue, Slot] | None:
         ready = [q for q in self._queues.values() if len(q) and self._ready(q, now)]
-        for queue in sorted(ready, key=lambda q: (-q.priority(), q.oldest())):
-            slot = self.pool.acquire(queue.job.key.model)
+        order = sorted(ready, key=lambda q: (-q.priority(), q.least_served(self.fair), q.oldest()))
+        for queue in order:
+            slot = self.pool.acquire(queue.job.key.model, queue.priority())
             if slot is not None:
                 return queue, slot
         return None
@@ -166,11 +200,16 @@ class Batcher:
         for key, queue in self._queues.items():
             dead = queue.remove_dead(now)
             if dead:
-                self._count(key.model, -len(dead))
+                self._leave(key, dead)
                 for item in dead:
                     reason = "deadline" if item.expired(now) else "cancelled"
                     self.metrics.dropped.labels(key.model, reason).inc()
                 _answer(dead, [why_dead(item, now) for item in dead])
+
+    def _leave(self, key: BatchKey, items: Sequence[WorkItem], dispatched: bool = False) -> None:
+        self._count(key.model, -len(items))
+        for item in items:
+            self.fair.depart(item.tenant, item.cost if dispatched else 0.0)
 
     def _count(self, name: str, change: int) -> None:
         self._queued += change
@@ -184,10 +223,11 @@ class Batcher:
         for item in items:
             self.metrics.queue_wait.labels(name, method).observe(started - item.enqueued)
         self.metrics.batch_size.labels(name, method).observe(len(items))
+        self._running_items.update(dict.fromkeys(items, slot))
         rebuild = False
         try:
             outcome = await self.pool.compute(
-                slot.device, run_batch, slot, job, items, self.precision
+                slot.device, run_batch, slot, job, items, self.settings
             )
             rebuild = outcome.rebuild
         except BaseException as error:
@@ -196,14 +236,33 @@ class Batcher:
             _fail(items, error)
             raise
         finally:
+            for item in items:
+                self._running_items.pop(item, None)
             self.pool.release(slot, rebuild=rebuild)
             self._wake.set()
         self.metrics.compute_time.labels(name, method).observe(time.monotonic() - started)
-        self._record(outcome, slot, name)
+        self._record(outcome, slot, name, method)
+        cancelled = [item.cancelled_at_pass for item in items]
+        if all(at is not None for at in cancelled):
+            after = slot.turn.passes - max(at for at in cancelled if at is not None)
+            self.metrics.passes_after_cancel.labels(name, method).observe(after)
         _answer(items, outcome.results)
+        if self._queued == 0 and len(self._running) <= 1:  # this batch is the last one running
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                IDLE_RELEASE_S, self._release_if_idle
+            )
 
-    def _record(self, outcome: BatchOutcome, slot: Slot, name: str) -> None:
+    def _release_if_idle(self) -> None:
+        self._idle_timer = None
+        if self._queued == 0 and not self._running and not self._closed:
+            self._releasing = asyncio.ensure_future(asyncio.to_thread(release_idle_memory))
+
+    def _record(self, outcome: BatchOutcome, slot: Slot, name: str, method: str) -> None:
         device = str(slot.device)
+        if slot.turn.waited_passes is not None:
+            self.metrics.gate_wait_passes.labels(name, method).observe(slot.turn.waited_passes)
         for reason, count in outcome.dropped.items():
             self.metrics.dropped.labels(name, reason).inc(count)
         if outcome.oom_splits:

@@ -44,7 +44,11 @@ class Checkpoint:
     def __init__(self, items: Sequence[WorkItem]) -> None:
         self._items = items
 
-    def __call__(self) -> None:
+    def alive(self) -> bool:
+        """Whether some item of the batch is still wanted."""
         now = time.monotonic()
-        if all(item.dead(now) for item in self._items):
+        return not all(item.dead(now) for item in self._items)
+
+    def __call__(self) -> None:
+        if not self.alive():
             raise Abandoned

@@ -1,40 +1,49 @@
-"""The engine as the server holds it: the worker pool and the batcher that feeds it."""
+"""The engine as the server holds it: admission, the batcher, the worker pool, pass times."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import torch
 
 from saliency_service.config import ServerConfig
+from saliency_service.engine.admission import Admission
 from saliency_service.engine.batcher import Batcher
 from saliency_service.engine.memory import memory_readings
-from saliency_service.engine.pool import WorkerPool
+from saliency_service.engine.pool import Instance, WorkerPool
 from saliency_service.engine.precision import Precision
+from saliency_service.engine.runner import RunSettings
+from saliency_service.engine.timing import PassTimes, measure_row_seconds
+from saliency_service.errors import SaliencyError
 from saliency_service.metrics import Metrics
-from saliency_service.models.repository import ModelRepository
+from saliency_service.models.loading import LoadedModel
 
 MiB = 1 << 20
 
 
 @dataclass
 class Engine:
-    """Where validated work goes: `batcher.run(...)` queues it, the pool's threads compute it."""
+    """Where validated work goes: `admission` prices it in, `batcher.run(...)` queues it, the
+    pool's threads compute it, `times` says how long a row takes."""
 
     pool: WorkerPool
     batcher: Batcher
+    admission: Admission
+    times: PassTimes
 
     @classmethod
-    def start(
+    async def start(
         cls,
         config: ServerConfig,
-        repository: ModelRepository,
+        models: list[LoadedModel],
         devices: list[torch.device],
         metrics: Metrics,
     ) -> Engine:
-        """Replicate the models onto `devices`, start scheduling, and export memory gauges."""
-        models = [repository.get(name) for name in repository.names()]
-        pool = WorkerPool(
+        """Replicate the models onto `devices`, warm every instance up (measuring its pass
+        time and memory per row), start scheduling, and export memory gauges."""
+        pool = await asyncio.to_thread(
+            WorkerPool,
             devices,
             models,
             channels_last=config.channels_last,
@@ -45,11 +54,41 @@ class Engine:
             metrics.device_memory.labels(name, "budget").set(pool.memory[name].budget_bytes)
             for kind, read in memory_readings(device).items():
                 metrics.device_memory.labels(name, kind).set_function(read)
-        batcher = Batcher(pool, config, metrics, Precision.named(config.autocast))
+        times = PassTimes()
+        for model in models:
+            for instance in pool.instances(model.config.name):
+                seconds = await pool.compute(instance.plain.device, _warm_up, pool, instance)
+                times.set(model.config.name, instance.plain.device, seconds)
+        settings = RunSettings(
+            precision=Precision.named(config.autocast),
+            times=times,
+            slice_seconds=config.slice_ms / 1000,
+            on_pass=lambda model, method: metrics.passes.labels(model, method).inc(),
+            observers=pool.observers,
+        )
+        batcher = Batcher(pool, config, metrics, settings)
         batcher.start()
-        return cls(pool, batcher)
+        admission = Admission(
+            config.max_queue_size, config.max_queued_seconds * len(devices), config.tenant_share
+        )
+        return cls(pool, batcher, admission, times)
+
+    def abort(self, error: SaliencyError) -> None:
+        """Answer every queued and running image with `error` (the end of a grace period)."""
+        self.batcher.abort(error)
 
     async def stop(self) -> None:
         """Answer what is still queued, finish running batches, stop the threads."""
         await self.batcher.close()
         self.pool.shutdown()
+
+
+def _warm_up(pool: WorkerPool, instance: Instance) -> float:
+    """Run both replicas of `instance` once (first-call costs leave the first request) and
+    return the measured seconds per forward+backward row; prime the memory probe too."""
+    model = instance.plain
+    config, device = model.config, model.device
+    shape = (config.channels, config.height, config.width)
+    pool.memory[str(device)].rows_per_pass(config.name, model.classifier, shape)
+    measure_row_seconds(instance.folded.classifier, shape, device)
+    return measure_row_seconds(model.classifier, shape, device)

@@ -2,8 +2,8 @@
 
 Explainers and attacks chunk their own loops; the engine sees each pass as a call of the model.
 A forward pre-hook on the model instance, installed for the duration of one batch, is the seam:
-- the deadline/cancellation checkpoint (between chunks, without the methods knowing);
-- the simulated out-of-memory fault (memory.py);
+- the runner's `before_pass` (deadline/cancellation checkpoint, the gate's preemption point,
+  the pass counter), between chunks without the methods knowing;
 - channels-last input for a channels-last model, with the input's gradient handed back in the
   input's own layout, so methods that `view` gradients keep working;
 - on CUDA, each gradient pass's allocator peak, which refines the memory estimate.
@@ -22,14 +22,17 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.engine.memory import DeviceMemory
+from saliency_service.engine.timing import FORWARD_ONLY_SHARE
 
 
 @dataclass
 class PassStats:
-    """What the guard saw of one batch: gradient passes and the most rows in one."""
+    """What the guard saw of one batch: gradient passes, the most rows in one, and the rows of
+    every pass in forward+backward equivalents (timing.py)."""
 
     passes: int = 0
     max_rows: int = 0
+    weighted_rows: float = 0.0
 
 
 class _ToChannelsLast(torch.autograd.Function):
@@ -71,22 +74,26 @@ def pass_guard(
     model: nn.Module,
     name: str,
     memory: DeviceMemory,
-    checkpoint: Callable[[], None],
+    before_pass: Callable[[int, bool], None],
     *,
     channels_last: bool,
 ) -> Iterator[PassStats]:
-    """Install the pre-forward hook on `model` (model `name`) for the `with` block."""
+    """Install the pre-forward hook on `model` (model `name`) for the `with` block.
+
+    `before_pass(rows, with_gradients)` runs before every pass and may raise to stop it.
+    """
     stats = PassStats()
     tracker = _PeakTracker(memory, name) if memory.device.type == "cuda" else None
 
     def before_forward(module: nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        checkpoint()
         images = args[0]
-        if torch.is_grad_enabled():
-            rows = len(images)
+        rows = len(images)
+        gradients = torch.is_grad_enabled()
+        before_pass(rows, gradients)
+        stats.weighted_rows += rows if gradients else rows * FORWARD_ONLY_SHARE
+        if gradients:
             stats.passes += 1
             stats.max_rows = max(stats.max_rows, rows)
-            memory.check_simulated(rows)
             if tracker is not None:
                 tracker.start_pass(rows)
         if channels_last and isinstance(images, Tensor) and images.dim() == 4:

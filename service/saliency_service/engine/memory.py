@@ -7,10 +7,6 @@ autograd saves (weights excluded), with headroom for the backward pass's transie
 (`TRANSIENT`); on CUDA the allocator's peak for the probe counts too, whichever is larger. The
 estimate is then refined by measuring: on CUDA every pass's allocator peak raises it when higher,
 and an out-of-memory error anywhere caps that model's rows at half of what failed.
-
-Fault injection: `simulate_limit(rows)` makes every gradient pass over more than `rows` rows
-raise `torch.OutOfMemoryError`, as a device with that little memory would. Tests use it to
-exercise the split-and-retry path on machines with plenty of memory.
 """
 
 from __future__ import annotations
@@ -102,7 +98,6 @@ class DeviceMemory:
         self.pass_bytes = budget_bytes // max(1, concurrency)
         self._row_bytes: dict[str, int] = {}
         self._ceiling: dict[str, int] = {}
-        self._simulated_limit: int | None = None
         self._lock = threading.Lock()
 
     def row_bytes(self, name: str) -> int | None:
@@ -138,18 +133,6 @@ class DeviceMemory:
         with self._lock:
             self._ceiling[name] = min(cap, self._ceiling.get(name, cap))
             return self._ceiling[name]
-
-    def simulate_limit(self, rows: int | None) -> None:
-        """Fault injection: gradient passes over more than `rows` rows fail (None: no fault)."""
-        self._simulated_limit = rows
-
-    def check_simulated(self, rows: int) -> None:
-        """Raises torch.OutOfMemoryError if a simulated limit is set and `rows` exceeds it."""
-        limit = self._simulated_limit
-        if limit is not None and rows > limit:
-            raise torch.OutOfMemoryError(
-                f"simulated out of memory: {rows} rows in one pass, the limit is {limit}"
-            )
 
 
 def memory_readings(device: torch.device) -> dict[str, Callable[[], float]]:

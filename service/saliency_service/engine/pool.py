@@ -23,13 +23,17 @@ from typing import ParamSpec, TypeVar
 import torch
 
 from saliency_service.engine.folding import fold_batch_norms
+from saliency_service.engine.gate import Gate, Turn
 from saliency_service.engine.memory import DeviceMemory, default_budget
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig
+from saliency_service.models.exported import load_exported_program
 from saliency_service.models.loading import LoadedModel
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# Batches that may be open on a device beyond its lanes: paused ones and the one preempting them.
+PREEMPTION_DEPTH = 2
 
 
 def visible_devices(setting: str) -> list[torch.device]:
@@ -61,7 +65,7 @@ def _copy_classifier(model: LoadedModel) -> Classifier:
         config = model.config
         if config.exported_program is None:
             raise
-        network = torch.export.unflatten(torch.export.load(str(config.exported_program)))
+        network = load_exported_program(config.exported_program)
         return Classifier(network, config.mean, config.std).eval().requires_grad_(False)
 
 
@@ -83,12 +87,15 @@ class Instance:
 
 @dataclass
 class Slot:
-    """One instance of one model on one device, checked out to run a batch."""
+    """One instance of one model on one device, checked out to run a batch, and its turn at
+    the device's gate."""
 
     device: torch.device
     instance: Instance
     memory: DeviceMemory
     channels_last: bool
+    gate: Gate
+    turn: Turn
 
     @property
     def model(self) -> LoadedModel:
@@ -97,7 +104,12 @@ class Slot:
 
 
 class WorkerPool:
-    """Device threads, model instances, and a few threads for decoding requests."""
+    """Device threads, gates and model instances, and a few threads for decoding requests.
+
+    Each device has `lanes` passes at once (the largest `instances` of its models) and two more
+    threads and one more instance of each model than that, so that a batch may preempt a long
+    one between its passes (gate.py) while that one waits, paused, on its own instance.
+    """
 
     def __init__(
         self,
@@ -111,43 +123,56 @@ class WorkerPool:
         self.devices = list(devices)
         self.channels_last = channels_last
         self._masters = {model.config.name: model for model in models}
-        concurrency = max((model.config.instances for model in models), default=1)
+        lanes = max((model.config.instances for model in models), default=1)
         self.memory = {
-            str(device): DeviceMemory(device, budget_bytes or default_budget(device), concurrency)
+            str(device): DeviceMemory(device, budget_bytes or default_budget(device), lanes)
             for device in self.devices
         }
+        self.gates = {str(device): Gate(lanes) for device in self.devices}
         self._threads = {
-            str(device): ThreadPoolExecutor(concurrency, thread_name_prefix=f"compute-{device}")
+            str(device): ThreadPoolExecutor(lanes + PREEMPTION_DEPTH, f"compute-{device}")
             for device in self.devices
         }
-        self._capacity = concurrency
-        self._busy = {str(device): 0 for device in self.devices}
+        self._open = {str(device): 0 for device in self.devices}
         self._free: dict[tuple[str, str], list[Instance]] = {
             (name, str(device)): [
-                Instance.of(model, device, channels_last) for _ in range(model.config.instances)
+                Instance.of(model, device, channels_last)
+                for _ in range(model.config.instances + 1)
             ]
             for name, model in self._masters.items()
             for device in self.devices
         }
         self._decode = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
+        self.observers: list[Callable[[int], None]] = []
 
     def model_config(self, name: str) -> ModelConfig:
         """The config of model `name` (its batching limits and input shape)."""
         return self._masters[name].config
 
-    def acquire(self, name: str) -> Slot | None:
-        """A free instance of model `name` on the least busy device that has one, or None."""
-        candidates = [
-            device
-            for device in self.devices
-            if self._free[(name, str(device))] and self._busy[str(device)] < self._capacity
-        ]
+    def instances(self, name: str) -> list[Instance]:
+        """Every free instance of model `name` (for warm-up before serving)."""
+        return [i for device in self.devices for i in self._free[(name, str(device))]]
+
+    def acquire(self, name: str, priority: int) -> Slot | None:
+        """A free instance of model `name`, on a device with a free lane (the least busy), or
+        else on one where a batch of `priority` may preempt a long one; None if neither."""
+        open_threads = self._threads_free
+        usable = [d for d in self.devices if self._free[(name, str(d))] and open_threads(d)]
+        free = [d for d in usable if self.gates[str(d)].has_free_lane()]
+        preempting = [d for d in usable if self.gates[str(d)].may_preempt(priority)]
+        candidates = free or preempting
         if not candidates:
             return None
-        device = min(candidates, key=lambda d: self._busy[str(d)])
-        self._busy[str(device)] += 1
+        device = min(candidates, key=lambda d: self._open[str(d)])
+        self._open[str(device)] += 1
         instance = self._free[(name, str(device))].pop()
-        return Slot(device, instance, self.memory[str(device)], self.channels_last)
+        gate = self.gates[str(device)]
+        turn = Turn(priority)
+        gate.register(turn)
+        return Slot(device, instance, self.memory[str(device)], self.channels_last, gate, turn)
+
+    def _threads_free(self, device: torch.device) -> bool:
+        return self._open[str(device)] < self.gates[str(device)].lanes + PREEMPTION_DEPTH
 
     def release(self, slot: Slot, *, rebuild: bool = False) -> None:
         """Return `slot`; with `rebuild`, its replica is replaced by a fresh copy of the model.
@@ -155,21 +180,18 @@ class WorkerPool:
         A rebuild is the worker restart: after an unexpected error, whatever state the failed
         call left on the replica (hooks, half-moved tensors) cannot reach the next batch.
         """
+        slot.gate.leave(slot.turn)
         name = slot.model.config.name
         instance = slot.instance
         if rebuild:
             instance = Instance.of(self._masters[name], slot.device, self.channels_last)
-        self._busy[str(slot.device)] -= 1
+        self._open[str(slot.device)] -= 1
         self._free[(name, str(slot.device))].append(instance)
 
     async def compute(
         self, device: torch.device, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> R:
-        """Run `fn` on one of `device`'s threads.
-
-        Batches run there on a checked-out slot; unbatched work (an evaluation report) that
-        brings its own model shares the same threads.
-        """
+        """Run `fn` on one of `device`'s threads (batches, on a checked-out slot; warm-up)."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._threads[str(device)], functools.partial(fn, *args, **kwargs)

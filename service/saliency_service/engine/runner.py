@@ -1,19 +1,23 @@
 """Run one batch on one model instance, on a worker thread; one result per item, always.
 
+The batch holds a lane of its device's gate (gate.py) from its first pass to its end, and gives
+it up between passes when more urgent work waits. Passes are sized to the memory budget and to
+the slice time: rows per pass = min(budget rows, slice seconds / seconds per row).
+
 Failures are contained to the items they belong to:
 - out of memory: the pass is split (a smaller chunk, or half the items) and retried; an item
   that cannot fit even alone, one row per pass, fails alone with RESOURCE_EXHAUSTED;
 - a SaliencyError or an unexpected error over several items: each item is retried alone, so
   only the offender fails (an unexpected error also asks for the replica to be rebuilt);
 - dead items (deadline passed, caller gone) are dropped before compute, and the batch stops
-  between passes once all of its items are dead.
+  between passes, or while it waits for its turn, once all of its items are dead.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +28,26 @@ from saliency_service.engine.guard import pass_guard
 from saliency_service.engine.memory import is_out_of_memory
 from saliency_service.engine.pool import Slot
 from saliency_service.engine.precision import Precision
+from saliency_service.engine.timing import PassTimes
 from saliency_service.engine.work import Job, WorkItem
 from saliency_service.errors import Overloaded, SaliencyError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every batch of the engine runs with.
+
+    `on_pass(model, method)` counts each pass as it starts; `observers(rows)` run before each
+    gradient pass and may raise (tests inject out-of-memory faults with them).
+    """
+
+    precision: Precision
+    times: PassTimes
+    slice_seconds: float
+    on_pass: Callable[[str, str], None] = lambda _model, _method: None
+    observers: Sequence[Callable[[int], None]] = ()
 
 
 @dataclass
@@ -44,18 +64,36 @@ class BatchOutcome:
 
 
 def run_batch(
-    slot: Slot, job: Job, items: Sequence[WorkItem], precision: Precision
+    slot: Slot, job: Job, items: Sequence[WorkItem], settings: RunSettings
 ) -> BatchOutcome:
     """Compute `items` with `job` on `slot`'s instance (called on the device's worker thread)."""
-    live, dead = split_live(items, time.monotonic())
     outcome = BatchOutcome(results=[])
-    _drop(outcome, dead)
-    computed = _Run(slot, job, outcome, precision).run(live) if live else {}
+    computed: dict[int, Any] = {}
+    alive = _alive(items)
+    try:
+        slot.gate.enter(slot.turn, alive)
+        started = time.perf_counter()
+        live, dead = split_live(items, time.monotonic())
+        _drop(outcome, dead)
+        run = _Run(slot, job, outcome, settings)
+        if live:
+            computed = run.run(live)
+        settings.times.observe(
+            slot.model.config.name, slot.device, run.weighted_rows, time.perf_counter() - started
+        )
+    except Abandoned:
+        _drop(outcome, items)
+    finally:
+        slot.gate.leave(slot.turn)
     now = time.monotonic()
     outcome.results = [
         computed[id(item)] if id(item) in computed else why_dead(item, now) for item in items
     ]
     return outcome
+
+
+def _alive(items: Sequence[WorkItem]) -> Callable[[], bool]:
+    return lambda: any(not item.dead(time.monotonic()) for item in items)
 
 
 def _drop(outcome: BatchOutcome, dead: Sequence[WorkItem]) -> None:
@@ -68,21 +106,28 @@ def _drop(outcome: BatchOutcome, dead: Sequence[WorkItem]) -> None:
 class _Run:
     """The split-and-retry recursion over one batch's live items."""
 
-    def __init__(self, slot: Slot, job: Job, outcome: BatchOutcome, precision: Precision) -> None:
-        self.slot, self.job, self.outcome, self.precision = slot, job, outcome, precision
+    def __init__(self, slot: Slot, job: Job, outcome: BatchOutcome, settings: RunSettings) -> None:
+        self.slot, self.job, self.outcome, self.settings = slot, job, outcome, settings
         self.name = slot.model.config.name
         self.results: dict[int, Any] = {}
+        self.weighted_rows = 0.0
 
     def run(self, items: Sequence[WorkItem]) -> dict[int, Any]:
         """Each item's output or error, by `id(item)`."""
-        rows = None
-        if self.job.chunking != "none":
-            config = self.slot.model.config
-            shape = (config.channels, config.height, config.width)
-            rows = self.slot.memory.rows_per_pass(self.name, self.slot.model.classifier, shape)
-        self.outcome.rows_per_pass = rows
+        self.outcome.rows_per_pass = rows = self._rows_per_pass()
         self._solve(list(items), rows)
         return self.results
+
+    def _rows_per_pass(self) -> int | None:
+        if self.job.chunking == "none":
+            return None
+        slot, config = self.slot, self.slot.model.config
+        shape = (config.channels, config.height, config.width)
+        rows = slot.memory.rows_per_pass(self.name, slot.model.classifier, shape)
+        by_time = self.settings.times.rows_per_slice(
+            self.name, slot.device, self.settings.slice_seconds
+        )
+        return rows if by_time is None else min(rows, by_time)
 
     def _solve(self, items: list[WorkItem], rows: int | None) -> None:
         if self.job.chunking != "passes" or rows is None:
@@ -116,18 +161,34 @@ class _Run:
                 model.classifier,
                 self.name,
                 self.slot.memory,
-                checkpoint,
+                self._before_pass(checkpoint),
                 channels_last=self.slot.channels_last,
             ) as stats,
-            self.precision.context(self.slot.device, self.job.key.method),
+            self.settings.precision.context(self.slot.device, self.job.autocast),
         ):
             try:
                 outputs = self.job.run(model, [item.payload for item in items], rows)
             finally:
                 self.outcome.passes += stats.passes
+                self.weighted_rows += stats.weighted_rows
         if len(outputs) != len(items):
             raise RuntimeError(f"{self.job.key}: {len(outputs)} results for {len(items)} items")
         return outputs
+
+    def _before_pass(self, checkpoint: Checkpoint) -> Callable[[int, bool], None]:
+        slot, settings = self.slot, self.settings
+        method = self.job.key.method or self.job.key.kind
+        alive = checkpoint.alive
+
+        def before_pass(rows: int, gradients: bool) -> None:
+            checkpoint()
+            slot.gate.between_passes(slot.turn, alive)
+            settings.on_pass(self.name, method)
+            if gradients:
+                for observe in settings.observers:
+                    observe(rows)
+
+        return before_pass
 
     def _recover(self, items: list[WorkItem], rows: int | None, error: Exception) -> None:
         if is_out_of_memory(error):
@@ -135,8 +196,13 @@ class _Run:
             if self.slot.device.type == "cuda":
                 torch.cuda.empty_cache()
             tried = rows if rows is not None else sum(self.job.rows(i.payload) for i in items)
-            smaller = self.slot.memory.out_of_memory(self.name, tried)
-            self.outcome.rows_per_pass = smaller
+            if self.job.chunking == "none":
+                # Forward-only rows cost far less than the budget's gradient rows: split this
+                # batch, but teach the budget nothing.
+                smaller = max(1, tried // 2)
+            else:
+                smaller = self.slot.memory.out_of_memory(self.name, tried)
+                self.outcome.rows_per_pass = smaller
             if self.job.chunking == "inside" and rows is not None and rows > 1:
                 self._solve(items, smaller)
             elif len(items) > 1:

@@ -14,7 +14,7 @@ import numpy as np
 
 from saliency_service.models.loading import LoadedModel
 
-# How a job's memory is kept within the device's budget:
+# How a job's passes are kept within the device's budgets (memory, and time per slice):
 # "inside": the job takes `rows_per_pass` and chunks its own passes (the explainers' chunk_size);
 # "passes": the engine splits the batch into passes of at most `rows_per_pass` rows;
 # "none": forward-only work (ONNX Runtime), too light to need splitting.
@@ -56,7 +56,8 @@ class Job:
     `run(model, payloads, rows_per_pass)` returns one output per payload, in order. `rows(payload)`
     is how many rows a payload sends through the model (an explanation's number of targets), for
     splitting a batch into passes with `chunking="passes"`. `foldable` jobs hook no layer, so
-    they may run on the replica whose batch norms are folded into its convolutions.
+    they may run on the replica whose batch norms are folded into its convolutions; `autocast`
+    jobs tolerate mixed precision when the server turns it on (the method's record says so).
     """
 
     key: BatchKey
@@ -64,6 +65,7 @@ class Job:
     chunking: Chunking = "passes"
     rows: Callable[[Any], int] = field(default=lambda _payload: 1)
     foldable: bool = False
+    autocast: bool = False
 
 
 @dataclass(eq=False)
@@ -72,13 +74,18 @@ class WorkItem:
 
     The future is resolved on the event loop with the image's output or its own SaliencyError.
     Worker threads only read it (`done()` is a plain attribute read), to skip cancelled work.
+    `tenant` is who sent it (fair shares) and `cost` its estimated device-seconds.
     """
 
     payload: Any
     future: asyncio.Future[Any]
     deadline: float | None
     priority: int
+    tenant: str = ""
+    cost: float = 0.0
     enqueued: float = field(default_factory=time.monotonic)
+    # Its batch's pass count when its caller cancelled it while the batch ran.
+    cancelled_at_pass: int | None = None
     sequence: int = field(default_factory=lambda: next(_sequence))
 
     def expired(self, now: float) -> bool:

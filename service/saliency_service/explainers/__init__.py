@@ -7,8 +7,13 @@ dict, so a new entry gets the shared checks.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
+from typing import cast
 
+from torch import nn
+
+from saliency_service.errors import InvalidRequest
 from saliency_service.explainers._cam_base import LAYER
 from saliency_service.explainers._reduce import REDUCTIONS
 from saliency_service.explainers._reference import BASELINES
@@ -29,13 +34,20 @@ from saliency_service.explainers.gradients import (
 from saliency_service.explainers.guided_backprop import deconvnet, guided_backprop
 from saliency_service.explainers.guided_grad_cam import guided_grad_cam
 from saliency_service.explainers.hires_cam import hires_cam
-from saliency_service.explainers.integrated_gradients import QUADRATURES, integrated_gradients
+from saliency_service.explainers.integrated_gradients import (
+    AUTO_START_STEPS,
+    QUADRATURES,
+    integrated_gradients,
+)
 from saliency_service.explainers.layer_cam import layer_cam
-from saliency_service.explainers.occlusion import occlusion
-from saliency_service.explainers.score_cam import score_cam
+from saliency_service.explainers.occlusion import occlusion, window_starts
+from saliency_service.explainers.score_cam import channels_of, score_cam
 from saliency_service.explainers.smoothgrad import smoothgrad
 from saliency_service.explainers.xgrad_cam import xgrad_cam
 from saliency_service.params import Param
+
+# A forward-only pass costs about a third of a forward+backward one.
+FORWARD = 1 / 3
 
 
 def _reduce(default: str) -> Param:
@@ -94,42 +106,97 @@ _REFERENCE = (
     ),
 )
 
+
+def _samples(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return float(cast(int, params["samples"]))
+
+
+def _ig_passes(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    """Fixed steps, or the adaptive mode's worst case: 32, 64, … up to max_steps points."""
+    steps, cap = cast(int, params["steps"]), cast(int, params["max_steps"])
+    if steps:
+        return steps + FORWARD * 2
+    total, count = 0, min(AUTO_START_STEPS, cap)
+    while True:
+        total += count
+        if count >= cap:
+            return total + FORWARD * 2
+        count = min(2 * count, cap)
+
+
+def _ig_check(params: Mapping[str, object]) -> None:
+    if params["steps"] == 1:
+        raise InvalidRequest("integrated gradients needs steps = 0 (adaptive) or at least 2")
+
+
+def _two_passes(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return 2.0
+
+
+def _forward(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return FORWARD
+
+
+def _occlusion_passes(params: Mapping[str, object], shape: tuple[int, int, int]) -> float:
+    window, stride = cast(int, params["window"]), cast(int, params["stride"])
+    rows = len(window_starts(shape[1], window, stride))
+    columns = len(window_starts(shape[2], window, stride))
+    return FORWARD * (rows * columns + 1)
+
+
+def _score_cam_passes(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return FORWARD * (channels_of(cast(nn.Module, params["layer"])) + 1)
+
+
+def _steps(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return float(cast(int, params["steps"]))
+
+
 EXPLAINERS: dict[str, ExplainerSpec] = {
     "vanilla_gradient": ExplainerSpec(
         name="vanilla_gradient",
         function=vanilla_gradient,
         params=(_reduce("abs_max"),),
         description="gradient of the class score w.r.t. the pixels (Simonyan et al. 2014)",
+        attributions=True,
     ),
     "squared_gradient": ExplainerSpec(
         name="squared_gradient",
         function=squared_gradient,
         params=(_reduce("sum"),),
         description="squared gradient, sensitivity analysis (Montavon et al. 2018)",
+        attributions=True,
     ),
     "input_x_gradient": ExplainerSpec(
         name="input_x_gradient",
         function=input_x_gradient,
         params=(_reduce("sum"),),
         description="pixels times the gradient (Shrikumar et al. 2016)",
+        attributions=True,
     ),
     "smoothgrad": ExplainerSpec(
         name="smoothgrad",
         function=partial(smoothgrad, mode="smoothgrad"),
         params=(*_SMOOTHING, _reduce("abs_mean")),
         description="mean gradient over noisy copies of the image (Smilkov et al. 2017)",
+        passes=_samples,
+        attributions=True,
     ),
     "smoothgrad_squared": ExplainerSpec(
         name="smoothgrad_squared",
         function=partial(smoothgrad, mode="smoothgrad_squared"),
         params=(*_SMOOTHING, _reduce("abs_mean")),
         description="mean squared gradient over noisy copies (Hooker et al. 2019)",
+        passes=_samples,
+        attributions=True,
     ),
     "vargrad": ExplainerSpec(
         name="vargrad",
         function=partial(smoothgrad, mode="vargrad"),
         params=(*_SMOOTHING, _reduce("abs_mean")),
         description="variance of the gradient over noisy copies (Adebayo et al. 2018)",
+        passes=_samples,
+        attributions=True,
     ),
     "integrated_gradients": ExplainerSpec(
         name="integrated_gradients",
@@ -168,6 +235,9 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="path integral of gradients from a baseline (Sundararajan et al. 2017); "
         "reports the completeness gap",
+        passes=_ig_passes,
+        check=_ig_check,
+        attributions=True,
     ),
     "guided_backprop": ExplainerSpec(
         name="guided_backprop",
@@ -175,6 +245,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(_reduce("abs_max"),),
         description="backprop passing only positive gradients through active ReLUs "
         "(Springenberg et al. 2015)",
+        attributions=True,
     ),
     "deconvnet": ExplainerSpec(
         name="deconvnet",
@@ -182,6 +253,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(_reduce("abs_max"),),
         description="backprop passing only positive gradients through ReLUs, whatever their "
         "input (Zeiler & Fergus 2014)",
+        attributions=True,
     ),
     "deeplift": ExplainerSpec(
         name="deeplift",
@@ -190,6 +262,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         description="DeepLIFT Rescale rule: contributions of each pixel to f(x) − f(x') "
         "(Shrikumar et al. 2017); reports the summation-to-delta gap as completeness_gap",
         check_model=deeplift_check_model,
+        passes=_two_passes,
+        attributions=True,
     ),
     "occlusion": ExplainerSpec(
         name="occlusion",
@@ -217,6 +291,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="drop in the class score when a sliding patch is blanked, averaged over "
         "the patches covering each pixel (Zeiler & Fergus 2014); one forward pass per patch",
+        passes=_occlusion_passes,
     ),
     "cam": ExplainerSpec(
         name="cam",
@@ -233,6 +308,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         description="class activation map: final linear weights times the feature map, for "
         "networks ending in global average pooling + one linear layer, negative values kept "
         "(Zhou et al. 2016)",
+        passes=_forward,
+        autocast=True,
     ),
     "grad_cam": ExplainerSpec(
         name="grad_cam",
@@ -240,12 +317,14 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(LAYER,),
         description="feature map weighted by its spatially averaged gradients, ReLU "
         "(Selvaraju et al. 2017)",
+        autocast=True,
     ),
     "grad_cam_plus_plus": ExplainerSpec(
         name="grad_cam_plus_plus",
         function=grad_cam_plus_plus,
         params=(LAYER,),
         description="Grad-CAM with higher-order pixel weights (Chattopadhay et al. 2018, eq. 19)",
+        autocast=True,
     ),
     "layer_cam": ExplainerSpec(
         name="layer_cam",
@@ -253,18 +332,21 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(LAYER,),
         description="feature map times its positive gradients, position by position "
         "(Jiang et al. 2021)",
+        autocast=True,
     ),
     "hires_cam": ExplainerSpec(
         name="hires_cam",
         function=hires_cam,
         params=(LAYER,),
         description="feature map times its gradients element-wise (Draelos & Carin 2020)",
+        autocast=True,
     ),
     "xgrad_cam": ExplainerSpec(
         name="xgrad_cam",
         function=xgrad_cam,
         params=(LAYER,),
         description="gradients averaged with the feature map's values as weights (Fu et al. 2020)",
+        autocast=True,
     ),
     "score_cam": ExplainerSpec(
         name="score_cam",
@@ -272,6 +354,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(LAYER,),
         description="channels weighted by the class score of the input masked by each; one "
         "forward pass per channel, no gradients (Wang et al. 2020)",
+        passes=_score_cam_passes,
+        autocast=True,
     ),
     "eigen_cam": ExplainerSpec(
         name="eigen_cam",
@@ -279,12 +363,16 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(LAYER,),
         description="first principal component of the feature map; class-agnostic "
         "(Muhammad & Yeasin 2020)",
+        passes=_forward,
+        autocast=True,
     ),
     "guided_grad_cam": ExplainerSpec(
         name="guided_grad_cam",
         function=guided_grad_cam,
         params=(LAYER, _reduce("abs_max")),
         description="guided backpropagation times the upsampled Grad-CAM (Selvaraju et al. 2017)",
+        passes=_two_passes,
+        attributions=True,
     ),
     "attention": ExplainerSpec(
         name="attention",
@@ -308,6 +396,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="a vision transformer's class-token attention over the patches at one "
         "layer; class-agnostic",
+        passes=_forward,
+        chunks=False,
     ),
     "attention_rollout": ExplainerSpec(
         name="attention_rollout",
@@ -317,6 +407,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="attention multiplied through the layers with the residual as identity "
         "(Abnar & Zuidema 2020); class-agnostic",
+        passes=_forward,
+        chunks=False,
     ),
     "class_model_visualization": ExplainerSpec(
         name="class_model_visualization",
@@ -342,5 +434,6 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="an image the model scores highly as the target class, by gradient ascent "
         "from grey (Simonyan et al. 2014); returns an image",
+        passes=_steps,
     ),
 }

@@ -1,13 +1,17 @@
-"""What every explainer returns, and how the registry describes one."""
+"""What every explainer returns, and the registry record that describes one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from torch import Tensor, nn
 
 from saliency_service.params import Param
+
+# Cost of a method per explained row, in forward+backward passes of the model (a forward-only
+# pass counts as a third), from the method's own resolved parameters and the input's (C, H, W).
+PassCount = Callable[[Mapping[str, object], tuple[int, int, int]], float]
 
 
 @dataclass
@@ -27,18 +31,48 @@ class Explanation:
     diagnostics: dict[str, Tensor] = field(default_factory=dict)
 
 
+def no_check(_params: Mapping[str, object]) -> None:
+    """Every combination of valid parameter values is valid."""
+
+
+def any_model(_model: nn.Module) -> None:
+    """The method applies to every model the repository loads."""
+
+
+def one_pass(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    """One forward+backward pass per row: the gradient methods."""
+    return 1.0
+
+
 @dataclass(frozen=True)
 class ExplainerSpec:
-    """A registry entry. `function(model, images, targets, **params) -> Explanation`.
+    """A registry record: everything the engine and the transport know of a method.
 
-    `params` are the resolved values of `self.params`; a parameter of kind "layer" arrives as the
-    `nn.Module` it names (the model's default CAM layer when the request names none).
-    `check_model(model)`, where set, raises `UnsupportedMethod` for a model the method cannot
-    apply to, cheaply and before any compute, so that the request can be refused as a whole.
+    `function(model, images, targets, **params) -> Explanation`; `params` are the resolved
+    values of `self.params`, a parameter of kind "layer" arriving as the `nn.Module` it names
+    (the model's default CAM layer when the request names none), plus `chunk_size` (rows per
+    pass, from the engine's budgets) when `chunks`.
+
+    `passes` prices one row (operations/cost.py); `check(params)` refuses combinations of
+    parameter values that each pass their bounds (raises InvalidRequest); `check_model(model)`
+    refuses, cheaply and before any compute, a model the method cannot apply to (raises
+    UnsupportedMethod), so that the request is refused as a whole; `autocast`: its maps
+    survive mixed precision;
+    `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`).
     """
 
     name: str
     function: Callable[..., Explanation]
     params: tuple[Param, ...]
     description: str
-    check_model: Callable[[nn.Module], None] | None = None
+    passes: PassCount = one_pass
+    check: Callable[[Mapping[str, object]], None] = no_check
+    check_model: Callable[[nn.Module], None] = any_model
+    chunks: bool = True
+    autocast: bool = False
+    attributions: bool = False
+
+    @property
+    def hooks_layer(self) -> bool:
+        """Whether it reads a layer of the model (so it must run on the replica as loaded)."""
+        return any(p.kind == "layer" for p in self.params)

@@ -24,6 +24,22 @@ from saliency_service.explainers.base import Explanation
 MASKS_PER_PASS = 64
 
 
+# Channels assumed where a layer does not say (no convolution or norm inside it).
+DEFAULT_CHANNELS = 512
+
+
+def channels_of(layer: nn.Module) -> int:
+    """The feature map's channel count, as its last convolution or norm declares it (for
+    pricing: Score-CAM runs one forward pass per channel)."""
+    count = DEFAULT_CHANNELS
+    for module in layer.modules():
+        for attribute in ("out_channels", "num_features"):
+            value = getattr(module, attribute, None)
+            if isinstance(value, int):
+                count = value
+    return count
+
+
 def score_cam(
     model: nn.Module,
     images: Tensor,

@@ -8,15 +8,11 @@ import torchvision
 from torch import nn
 
 from saliency_service.models.config import ModelConfigError
+from saliency_service.models.shapes_cnn import ShapesCNN
 
-
-def _shapes_cnn(num_classes: int) -> nn.Module:
-    from saliency_service.demo.shapes_cnn import ShapesCNN
-
-    return ShapesCNN(num_classes=num_classes)
-
-
-BUILTIN: dict[str, Callable[[int], nn.Module]] = {"shapes_cnn": _shapes_cnn}
+BUILTIN: dict[str, Callable[[int], nn.Module]] = {
+    "shapes_cnn": lambda num_classes: ShapesCNN(num_classes=num_classes)
+}
 
 
 def build_architecture(name: str, num_classes: int) -> nn.Module:

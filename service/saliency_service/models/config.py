@@ -55,7 +55,7 @@ def read_model_config(folder: Path) -> ModelConfig:
     """
     path = folder / CONFIG_FILE
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(_inside(folder, path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ModelConfigError(f"{path}: {error}") from None
     where = str(path)
@@ -122,14 +122,24 @@ def _required_positive(table: dict[str, Any], key: str, where: str) -> int:
     return int(value)
 
 
+def _inside(folder: Path, path: Path) -> Path:
+    """`path` resolved, if it is a file inside `folder` once links are followed."""
+    resolved = path.resolve()
+    # Model files come only from the model's own folder: no absolute paths, no `..` escapes,
+    # no links to elsewhere.
+    if folder.resolve() not in resolved.parents or not resolved.is_file():
+        raise ModelConfigError(f"{path.name} is not a file inside {folder}")
+    return resolved
+
+
 def _file(folder: Path, name: str | None, where: str, key: str) -> Path | None:
     if name is None:
         return None
-    path = (folder / name).resolve()
-    # Model files come only from the model's own folder: no absolute paths, no `..` escapes.
-    if folder.resolve() not in path.parents or not path.is_file():
-        raise ModelConfigError(f"{where}: '{key}' = {name!r} is not a file inside {folder}")
-    return path
+    try:
+        return _inside(folder, folder / name)
+    except ModelConfigError:
+        message = f"{where}: '{key}' = {name!r} is not a file inside {folder}"
+        raise ModelConfigError(message) from None
 
 
 def _labels(folder: Path, value: object, where: str) -> tuple[str, ...]:

@@ -11,10 +11,11 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from saliency_service.explainers.layers import cam_layers, default_cam_layer
 from saliency_service.models.architectures import build_architecture
 from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig, ModelConfigError
+from saliency_service.models.exported import load_exported_program
+from saliency_service.models.layers import cam_layers, default_cam_layer
 from saliency_service.models.onnx_runtime import OnnxClassifier, export_onnx, logit_gap
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,18 @@ class LoadedModel:
     onnx_max_rel_gap: float
 
 
-def load_model(config: ModelConfig, device: torch.device) -> LoadedModel:
+def load_model(
+    config: ModelConfig, device: torch.device, *, trust_torchscript: bool = False
+) -> LoadedModel:
     """Load weights, wrap, export to ONNX and measure the torch/ORT logit gap.
+
+    Args:
+        trust_torchscript: load TorchScript files, which are programs (see `load_network`).
 
     Raises:
         ModelConfigError: the files do not load or do not match the config.
     """
-    network = _load_network(config)
+    network = load_network(config, trust_torchscript=trust_torchscript)
     classifier = Classifier(network, config.mean, config.std).eval()
     classifier.requires_grad_(False)
     shape = (config.channels, config.height, config.width)
@@ -67,8 +73,25 @@ def load_model(config: ModelConfig, device: torch.device) -> LoadedModel:
     return LoadedModel(config, classifier, onnx, device, layers, default, abs_gap, rel_gap)
 
 
-def _load_network(config: ModelConfig) -> nn.Module:
+def load_network(config: ModelConfig, *, trust_torchscript: bool = False) -> nn.Module:
+    """The network `config` names, loaded without running anything from its files.
+
+    Safetensors are raw tensors; a `.pt` state dict is unpickled with `weights_only=True`; a
+    `.pt2` archive is checked first (exported.py). TorchScript cannot be made safe: the file is
+    a program, and `torch.jit.load` runs its `__setstate__` methods, whose operators include
+    `aten::save` (writes any file). It loads only when the operator vouches for the repository
+    (`trust_torchscript`, the `--trust-torchscript` flag).
+
+    Raises:
+        ModelConfigError: a file is refused, does not load, or does not fit the architecture.
+    """
     if config.torchscript is not None:
+        if not trust_torchscript:
+            raise ModelConfigError(
+                f"{config.torchscript.name}: TorchScript files are programs that run when "
+                "loaded; export the model with torch.export (exported_program) or save its "
+                "weights as safetensors, or start the server with --trust-torchscript"
+            )
         with warnings.catch_warnings():
             # PyTorch deprecates TorchScript; operators still have such files, so we load them.
             warnings.simplefilter("ignore", FutureWarning)
@@ -77,23 +100,28 @@ def _load_network(config: ModelConfig) -> nn.Module:
             )
             return scripted
     if config.exported_program is not None:
-        # Unflattened, the program keeps its module calls, so CAM layer hooks fire.
-        return torch.export.unflatten(torch.export.load(str(config.exported_program)))
+        return load_exported_program(config.exported_program)
     assert config.architecture is not None and config.weights is not None
     network = build_architecture(config.architecture, config.num_classes)
     if config.weights.suffix == ".safetensors":
-        state = safetensors.torch.load_file(str(config.weights))
+        try:
+            state = safetensors.torch.load_file(str(config.weights))
+        except safetensors.SafetensorError as error:
+            raise ModelConfigError(
+                f"{config.weights.name} is not a valid safetensors file: {error}"
+            ) from None
     else:
         try:
             # Never arbitrary pickle: a plain state dict of tensors only.
             state = torch.load(config.weights, map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
             raise ModelConfigError(
-                f"model {config.name!r}: {config.weights.name} is not a plain state dict "
+                f"{config.weights.name} is not a plain state dict "
                 f"(only tensors load; arbitrary pickles are refused): {error}"
             ) from None
     try:
         network.load_state_dict(state)
     except RuntimeError as error:
-        raise ModelConfigError(f"model {config.name!r}: weights do not fit: {error}") from None
+        message = f"{config.weights.name} does not fit the architecture: {error}"
+        raise ModelConfigError(message) from None
     return network

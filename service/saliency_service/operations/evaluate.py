@@ -1,26 +1,45 @@
-"""A robustness report over a labelled batch: accuracy under attack, and saliency stability.
+"""Evaluate: a robustness report over a labelled batch, run as ordinary batches.
 
 Accuracy under attack is the curve of Kurakin et al. (2016, Fig. 2), judged by torch and by ONNX
 Runtime. Stability follows the lecture notes' §4.1: for each image an attack flips at the largest
 ε, compare the map of the predicted class before with the map of the predicted class after
 (Spearman rank correlation and SSIM) — what a user would see next to each prediction.
+
+Every stage is a job of the same kinds as Attack and Explain requests, through the same runner:
+the whole report is priced and admitted before any image is decoded, and every stage runs under
+the caller's priority, deadline and tenant, preemptible between passes and cancelled with the
+call. Progress is reported between stages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
-from torch import Tensor
 
-from saliency_service.attacks.base import AttackSpec
-from saliency_service.errors import InvalidRequest
-from saliency_service.evaluation.stability import spearman_rank_correlation, ssim
-from saliency_service.explainers.base import ExplainerSpec
+from saliency_service.errors import InvalidRequest, SaliencyError
+from saliency_service.evaluation import spearman_rank_correlation, ssim
+from saliency_service.images import header_size
 from saliency_service.models.loading import LoadedModel
+from saliency_service.operations.attack import AttackPlan, attacker, plan_attack
+from saliency_service.operations.attack_batch import AttackInput, AttackOutcome
+from saliency_service.operations.calls import (
+    AttackCall,
+    AttackItem,
+    Caller,
+    EvaluateCall,
+    ExplainCall,
+    ExplainItem,
+)
+from saliency_service.operations.explain import ExplainPlan, plan_explain
+from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput
+from saliency_service.operations.inputs import model_input
+from saliency_service.operations.runner import RequestRunner
+from saliency_service.params import resolve_params
 
-Progress = Callable[[float, str], None]
 MAX_EPSILONS = 32
 
 
@@ -48,96 +67,185 @@ class Report:
     stability: list[Stability]
 
 
-def check_plan(attacks: Sequence[AttackSpec], epsilons: Sequence[float]) -> None:
-    """Raises InvalidRequest unless every attack has an ε and the ε list is sensible."""
-    if not attacks:
-        raise InvalidRequest("an evaluation needs at least one attack")
-    for spec in attacks:
-        if "eps" not in {p.name for p in spec.params}:
-            raise InvalidRequest(f"attack {spec.name!r} has no ε budget, so it has no ε curve")
-    if not 1 <= len(epsilons) <= MAX_EPSILONS:
-        raise InvalidRequest(f"give 1 to {MAX_EPSILONS} epsilons, got {len(epsilons)}")
-    for eps in epsilons:
-        if not 0.0 <= eps <= 1.0:
-            raise InvalidRequest(f"every ε must be in [0, 1] (pixel space), got {eps:g}")
+@dataclass(frozen=True)
+class Progress:
+    fraction: float
+    stage: str
 
 
-def evaluate(
-    model: LoadedModel,
-    images: Tensor,
-    labels: Tensor,
-    attacks: Sequence[tuple[AttackSpec, dict[str, object]]],
-    epsilons: Sequence[float],
-    explainers: Sequence[tuple[ExplainerSpec, dict[str, object]]],
-    progress: Progress,
-) -> Report:
-    """Attack the batch at every ε with every attack, then measure map stability.
+@dataclass(frozen=True)
+class EvaluatePlan:
+    """A validated report: its attacks, ε list and stability methods, and the labelled images."""
 
-    Shape:
-        images: (N, C, H, W) in [0, 1] at the model's input size; labels: (N,).
+    model: LoadedModel
+    attacks: list[AttackPlan]
+    epsilons: list[float]
+    explainers: list[ExplainPlan]
+    call: EvaluateCall
+
+    @property
+    def stages(self) -> int:
+        return len(self.attacks) * (len(self.epsilons) + len(self.explainers))
+
+    def seconds(self) -> float:
+        """Estimated device-seconds of the whole report (stability on every image, at most)."""
+        size = (self.model.config.height, self.model.config.width)
+        total = 0.0
+        for plan in self.attacks:
+            for eps in self.epsilons:
+                total += plan.price(AttackItem(b"", eps=eps), size).seconds
+            for explainer in self.explainers:
+                total += 2 * explainer.price(ExplainItem(b""), size).seconds
+        return total * len(self.call.images)
+
+
+def plan_evaluate(
+    model: LoadedModel, call: EvaluateCall, row_seconds: float, max_pixels: int
+) -> EvaluatePlan:
+    """Check the whole plan: attacks with an ε budget, each ε within every attack's own bounds,
+    stability methods that apply to the model, labels in range.
+
+    Raises:
+        InvalidRequest, UnsupportedMethod, InvalidLayer: what is wrong, before any work.
     """
-    device = model.device
-    images, labels = images.to(device), labels.to(device)
-    clean = _accuracy(model, images, labels)[0]
-    steps = len(attacks) * (len(epsilons) + len(explainers))
-    done = 0
-    curves, stability = [], []
-    for spec, params in attacks:
-        curve = Curve(spec.name, list(epsilons), [], [])
-        adversarial = images
-        for eps in epsilons:
-            progress(done / steps, f"{spec.name} at eps={eps:g}")
-            budget = torch.full(labels.shape, eps, device=device)
-            adversarial = spec.function(
-                model.classifier, images, labels, targets=None, **{**params, "eps": budget}
-            ).adversarial.detach()
-            torch_accuracy, onnx_accuracy = _accuracy(model, adversarial, labels)
-            curve.accuracy.append(torch_accuracy)
-            curve.onnx_accuracy.append(onnx_accuracy)
-            done += 1
-        curves.append(curve)
-        for explainer, explain_params in explainers:
-            progress(done / steps, f"{explainer.name} stability under {spec.name}")
-            stability.append(
-                _stability(
-                    model, images, adversarial, explainer, explain_params, spec.name, max(epsilons)
+    if not call.attacks:
+        raise InvalidRequest("an evaluation needs at least one attack")
+    if not 1 <= len(call.epsilons) <= MAX_EPSILONS:
+        raise InvalidRequest(f"give 1 to {MAX_EPSILONS} epsilons, got {len(call.epsilons)}")
+    attacks = []
+    for method, params in call.attacks:
+        eps = attacker(method).eps
+        if eps is None:
+            raise InvalidRequest(f"attack {method!r} has no ε budget, so it has no ε curve")
+        resolve_params(method, attacker(method).params, params)  # no common parameters here
+        for value in call.epsilons:
+            resolve_params(method, (eps,), {"eps": value})
+        attacks.append(plan_attack(model, AttackCall(model.config.name, method, [], params),
+                                   row_seconds, max_pixels))
+    explainers = [
+        plan_explain(model, ExplainCall(model.config.name, method, []), row_seconds, max_pixels)
+        for method in call.stability_methods
+    ]
+    if not call.images:
+        raise InvalidRequest("the evaluation has no labelled images")
+    classes = model.config.num_classes
+    for index, label in enumerate(call.labels):
+        if not 0 <= label < classes:
+            raise InvalidRequest(f"image {index}: label {label} is not in 0..{classes - 1}")
+    return EvaluatePlan(model, attacks, list(call.epsilons), explainers, call)
+
+
+async def evaluate(
+    plan: EvaluatePlan, runner: RequestRunner, caller: Caller
+) -> AsyncIterator[Progress | Report]:
+    """Run the report: progress between stages, then the report.
+
+    Unlike Explain, one bad image fails the request: a report over a partial batch would
+    silently change what its accuracy figures mean.
+    """
+    name, seconds = plan.model.config.name, plan.seconds()
+    for index, image in enumerate(plan.call.images):
+        header_size(image, f"image {index}", runner.config.max_image_pixels)
+    runner.check_caps(name, seconds, 0)
+    ticket = runner.admit(name, caller, len(plan.call.images), seconds)
+    try:
+        pixels = await runner.engine.pool.decode(_decode_all, plan, runner.config.max_image_pixels)
+        labels = plan.call.labels
+        curves: list[Curve] = []
+        stability: list[Stability] = []
+        clean: list[int] = []
+        stage = 0
+        for attack in plan.attacks:
+            curve = Curve(attack.spec.name, plan.epsilons, [], [])
+            strongest: list[AttackOutcome] = []
+            for eps in plan.epsilons:
+                yield Progress(stage / plan.stages, f"{attack.spec.name} at eps={eps:g}")
+                outcomes = await _attack(attack, runner, caller, pixels, labels, eps)
+                clean = clean or [o.label_before for o in outcomes]
+                curve.accuracy.append(_share([o.label_after_torch for o in outcomes], labels))
+                curve.onnx_accuracy.append(_share([o.label_after_onnx for o in outcomes], labels))
+                if eps == max(plan.epsilons):
+                    strongest = outcomes
+                stage += 1
+            curves.append(curve)
+            for explainer in plan.explainers:
+                what = f"{explainer.spec.name} stability under {attack.spec.name}"
+                yield Progress(stage / plan.stages, what)
+                stability.append(
+                    await _stability(explainer, runner, caller, pixels, strongest, attack.spec.name)
                 )
-            )
-            done += 1
-    progress(1.0, "done")
-    return Report(clean, curves, stability)
+                stability[-1].eps = max(plan.epsilons)
+                stage += 1
+    finally:
+        runner.engine.admission.release(ticket)
+    yield Progress(1.0, "done")
+    yield Report(_share(clean, labels), curves, stability)
 
 
-def _accuracy(model: LoadedModel, images: Tensor, labels: Tensor) -> tuple[float, float]:
-    with torch.no_grad():
-        by_torch = model.classifier(images).argmax(dim=1)
-    by_onnx = torch.from_numpy(model.onnx.logits(images.cpu().numpy()).argmax(axis=1))
-    cpu_labels = labels.cpu()
-    return (
-        float((by_torch.cpu() == cpu_labels).double().mean()),
-        float((by_onnx == cpu_labels).double().mean()),
-    )
+def _decode_all(plan: EvaluatePlan, max_pixels: int) -> list[torch.Tensor]:
+    pixels = []
+    for index, image in enumerate(plan.call.images):
+        try:
+            pixels.append(model_input(plan.model, image, max_pixels)[0])
+        except InvalidRequest as error:
+            message = str(error)
+            raise InvalidRequest(message if message.startswith("image ") else
+                                 f"image {index}: {message}") from None
+    return pixels
 
 
-def _stability(
-    model: LoadedModel,
-    images: Tensor,
-    adversarial: Tensor,
-    spec: ExplainerSpec,
-    params: dict[str, object],
-    attack: str,
+async def _attack(
+    plan: AttackPlan,
+    runner: RequestRunner,
+    caller: Caller,
+    pixels: Sequence[torch.Tensor],
+    labels: Sequence[int],
     eps: float,
+) -> list[AttackOutcome]:
+    items = [AttackInput(p, label, None, eps) for p, label in zip(pixels, labels, strict=True)]
+    seconds = plan.price(AttackItem(b"", eps=eps), (1, 1)).seconds
+    return _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+
+
+async def _stability(
+    plan: ExplainPlan,
+    runner: RequestRunner,
+    caller: Caller,
+    pixels: Sequence[torch.Tensor],
+    outcomes: Sequence[AttackOutcome],
+    attack: str,
 ) -> Stability:
-    with torch.no_grad():
-        before = model.classifier(images).argmax(dim=1)
-        after = model.classifier(adversarial).argmax(dim=1)
-    flipped = (before != after).nonzero().flatten()
-    result = Stability(spec.name, attack, eps)
-    if len(flipped) == 0:
+    """Maps of the class predicted before and after, for the images the attack flipped."""
+    result = Stability(plan.spec.name, attack, math.nan)
+    flipped = [(i, o) for i, o in enumerate(outcomes) if o.label_before != o.label_after_torch]
+    if not flipped:
         return result
-    maps_before = spec.function(model.classifier, images[flipped], before[flipped], **params)
-    maps_after = spec.function(model.classifier, adversarial[flipped], after[flipped], **params)
-    a, b = maps_before.heatmap.detach().float(), maps_after.heatmap.detach().float()
-    result.spearman = [float(v) for v in spearman_rank_correlation(a, b).tolist()]
-    result.ssim = [float(v) for v in ssim(a, b).tolist()]
+    size = (plan.model.config.height, plan.model.config.width)
+    items = [ExplainInput(pixels[i], size, (o.label_before,), 0) for i, o in flipped]
+    items += [ExplainInput(o.adversarial, size, (o.label_after_torch,), 0) for _, o in flipped]
+    seconds = plan.price(ExplainItem(b""), size).seconds
+    maps = _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+    heatmaps = torch.stack([_heatmap(m) for m in maps])
+    before, after = heatmaps[: len(flipped)], heatmaps[len(flipped) :]
+    result.spearman = [float(v) for v in spearman_rank_correlation(before, after).tolist()]
+    result.ssim = [float(v) for v in ssim(before, after).tolist()]
     return result
+
+
+def _heatmap(output: ExplainOutput) -> torch.Tensor:
+    return output.maps[0].heatmap.float()
+
+
+def _computed(outputs: Sequence[Any]) -> list[Any]:
+    """The outputs of a stage, or its first image's error as the call's (a partial report
+    would mean something else)."""
+    for output in outputs:
+        if isinstance(output, SaliencyError):
+            raise output
+    return list(outputs)
+
+
+def _share(predicted: Sequence[int], labels: Sequence[int]) -> float:
+    if not labels:
+        return math.nan
+    return sum(p == y for p, y in zip(predicted, labels, strict=True)) / len(labels)

@@ -1,21 +1,20 @@
-"""Run an explainer over a batch: choose target classes, call the method, map back per image."""
+"""Explain: validate a request once, price each image, and build the job its images batch under."""
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
-import torch
-from torch import Tensor
-
-from saliency_service.errors import InvalidRequest, UnsupportedMethod
+from saliency_service.engine.work import BatchKey, Job, params_key
+from saliency_service.errors import InvalidLayer, InvalidRequest, UnsupportedMethod, quoted
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.explainers.base import ExplainerSpec
-from saliency_service.explainers.localization import box_from_map
-from saliency_service.images import resize
 from saliency_service.models.loading import LoadedModel
-from saliency_service.params import Param, ParamValue
+from saliency_service.operations.calls import ExplainCall, ExplainItem, ImageInput
+from saliency_service.operations.explain_batch import ExplainInput, explain
+from saliency_service.operations.inputs import model_input
+from saliency_service.operations.runner import Price
+from saliency_service.params import Param, ParamValue, resolve_params
 
 # Parameters every explanation method accepts, handled here rather than by the method.
 COMMON_PARAMS = (
@@ -40,54 +39,129 @@ COMMON_PARAMS = (
         1.0,
     ),
 )
-
-
-@dataclass(frozen=True)
-class ExplainInput:
-    """One valid image of a request: pixels at the model's input size, and what to explain."""
-
-    pixels: Tensor
-    original_size: tuple[int, int]
-    targets: tuple[int, ...]
-    top_k: int
-
-
-@dataclass
-class ClassMap:
-    target: int
-    heatmap: Tensor
-    attributions: Tensor | None
-    image: Tensor | None
-    diagnostics: dict[str, float] = field(default_factory=dict)
-    box: tuple[int, int, int, int] | None = None
-    mask: Tensor | None = None
-
-
-@dataclass
-class ExplainOutput:
-    predicted_class: int
-    maps: list[ClassMap]
+FORWARD = 1 / 3
+# Bytes of one explanation beyond its tensors (label, diagnostics, framing), generously.
+MAP_OVERHEAD_BYTES = 1024
 
 
 def explainer(method: str) -> ExplainerSpec:
-    """The registry entry for `method`, a name the API defines.
+    """The registry record of `method`, a name the API defines.
 
     Raises:
         UnsupportedMethod: this server does not implement it; the message lists those it does.
     """
-    try:
-        return EXPLAINERS[method]
-    except KeyError:
+    spec = EXPLAINERS.get(method)
+    if spec is None:
         raise UnsupportedMethod(
             f"explanation method {method!r} is not implemented by this server; "
             f"available: {', '.join(sorted(EXPLAINERS))}"
-        ) from None
+        )
+    return spec
 
 
-def check_applicable(model: LoadedModel, spec: ExplainerSpec) -> None:
-    """Raises UnsupportedMethod when `spec` cannot apply to `model` (see `check_model`)."""
-    if spec.check_model is not None:
-        spec.check_model(model.classifier)
+@dataclass(frozen=True)
+class ExplainPlan:
+    """A validated Explain request (see operations/runner.py for what a plan is)."""
+
+    model: LoadedModel
+    spec: ExplainerSpec
+    params: dict[str, ParamValue]
+    row_seconds: float
+    max_pixels: int
+
+    @property
+    def job(self) -> Job:
+        """Methods that hook no layer run on the replica with folded batch norms."""
+        model, spec, params = self.model, self.spec, self.params
+        return Job(
+            BatchKey(model.config.name, "explain", spec.name, params_key(params)),
+            lambda instance, items, rows: explain(instance, spec, params, items, chunk_size=rows),
+            chunking="inside" if spec.chunks else "passes",
+            rows=lambda item: cast(ExplainInput, item).rows,
+            foldable=not spec.hooks_layer,
+            autocast=spec.autocast,
+        )
+
+    def image(self, item: ExplainItem) -> ImageInput:
+        return item.image
+
+    def price(self, item: ExplainItem, size: tuple[int, int]) -> Price:
+        """Device-seconds for the item's maps and the bytes they take in the answer.
+
+        Raises:
+            InvalidRequest: a target class or top_k is out of the model's range (this image
+                fails alone).
+        """
+        check_targets(self.model, item.targets, item.top_k)
+        config = self.model.config
+        rows = len(item.targets) or max(item.top_k, 1)
+        shape = (config.channels, config.height, config.width)
+        passes = self.spec.passes(self._own_for_pricing(), shape)
+        seconds = (FORWARD + rows * passes) * self.row_seconds
+        per_map = 4 * size[0] * size[1] + MAP_OVERHEAD_BYTES
+        if self.params["localize"]:
+            per_map += 4 * size[0] * size[1]
+        if self.params["return_attributions"] or self.spec.name == "class_model_visualization":
+            per_map += 4 * config.channels * config.height * config.width
+        return Price(seconds, rows * per_map)
+
+    def prepare(self, item: ExplainItem) -> ExplainInput:
+        pixels, size = model_input(self.model, item.image, self.max_pixels)
+        return ExplainInput(pixels, size, item.targets, item.top_k)
+
+    def _own_for_pricing(self) -> dict[str, object]:
+        own: dict[str, object] = {p.name: self.params[p.name] for p in self.spec.params}
+        for p in self.spec.params:
+            if p.kind == "layer":
+                own[p.name] = self.model.classifier.layer(str(own[p.name]))
+        return own
+
+
+def plan_explain(
+    model: LoadedModel, call: ExplainCall, row_seconds: float, max_pixels: int
+) -> ExplainPlan:
+    """Check everything about the request that is not one image's: method, parameters, layer.
+
+    Raises:
+        UnsupportedMethod: the server has no such method, or it cannot apply to this model.
+        InvalidRequest: a parameter is unknown, out of range, or does not fit the others;
+            `return_attributions` for a method without attributions.
+        InvalidLayer: no such layer.
+    """
+    spec = explainer(call.method)
+    spec.check_model(model.classifier)
+    params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
+    spec.check(params)
+    if params["return_attributions"] and not spec.attributions:
+        raise InvalidRequest(
+            f"{spec.name} has no per-pixel attributions, only its heatmap: "
+            "leave return_attributions unset"
+        )
+    for param in spec.params:
+        if param.kind == "layer":
+            params[param.name] = layer_name(model, spec, params[param.name])
+    return ExplainPlan(model, spec, params, row_seconds, max_pixels)
+
+
+def layer_name(model: LoadedModel, spec: ExplainerSpec, given: ParamValue) -> str:
+    """The layer a method reads: the one given, else the model's default.
+
+    Raises:
+        UnsupportedMethod: the model exposes no layer (its graph cannot be hooked).
+        InvalidLayer: no such layer; the message lists the valid ones.
+    """
+    if not model.layers:
+        raise UnsupportedMethod(
+            f"{spec.name} needs a layer to hook, and model {model.config.name!r} exposes none "
+            f"({model.config.kind} graphs cannot be hooked); use a gradient method"
+        )
+    name = str(given or model.default_layer)
+    if name not in model.layers:
+        raise InvalidLayer(
+            f"model {model.config.name!r} has no layer {quoted(name)} for {spec.name}; "
+            f"valid: {', '.join(model.layers)}"
+        )
+    return name
 
 
 def check_targets(model: LoadedModel, targets: tuple[int, ...], top_k: int) -> None:
@@ -101,98 +175,3 @@ def check_targets(model: LoadedModel, targets: tuple[int, ...], top_k: int) -> N
             )
     if not 0 <= top_k <= classes:
         raise InvalidRequest(f"top_k must be in 0..{classes}, got {top_k}")
-
-
-def explain(
-    model: LoadedModel,
-    spec: ExplainerSpec,
-    params: dict[str, ParamValue],
-    items: list[ExplainInput],
-    chunk_size: int | None = None,
-) -> list[ExplainOutput]:
-    """Explain each item's target classes (its predicted class, or top_k, when none are given).
-
-    `chunk_size` caps the rows (images, noisy copies, path points) per forward/backward pass of
-    the methods that chunk (see `chunks_passes`); the engine sets it from the memory budget.
-    """
-    device = model.device
-    images = torch.stack([item.pixels for item in items]).to(device)
-    with torch.no_grad():
-        logits = model.classifier(images)
-    predicted = logits.argmax(dim=1).tolist()
-    ranked = logits.argsort(dim=1, descending=True).tolist()
-    rows: list[int] = []
-    targets: list[int] = []
-    for i, item in enumerate(items):
-        wanted = item.targets or tuple(ranked[i][: max(item.top_k, 1)])
-        rows.extend([i] * len(wanted))
-        targets.extend(wanted)
-    row_index = torch.tensor(rows, device=device)
-    target_tensor = torch.tensor(targets, device=device)
-    own = method_params(model, spec, params, chunk_size)
-    result = spec.function(model.classifier, images[row_index], target_tensor, **own)
-    probabilities = logits.softmax(dim=1)[row_index, target_tensor]
-    row_logits = logits[row_index, target_tensor]
-
-    outputs = [ExplainOutput(predicted[i], []) for i in range(len(items))]
-    for r, (i, target) in enumerate(zip(rows, targets, strict=True)):
-        height, width = items[i].original_size
-        heatmap = resize(result.heatmap[r].float(), height, width)
-        diagnostics = {name: float(values[r]) for name, values in result.diagnostics.items()}
-        diagnostics["target_logit"] = float(row_logits[r])
-        diagnostics["target_probability"] = float(probabilities[r])
-        class_map = ClassMap(
-            target=target,
-            heatmap=heatmap.cpu(),
-            attributions=(
-                result.attributions[r].cpu()
-                if params["return_attributions"] and result.attributions is not None
-                else None
-            ),
-            image=None if result.image is None else result.image[r].cpu(),
-            diagnostics=diagnostics,
-        )
-        if params["localize"]:
-            boxes, masks = box_from_map(heatmap[None], cast(float, params["localize_threshold"]))
-            class_map.box = tuple(int(v) for v in boxes[0].tolist())  # type: ignore[assignment]
-            class_map.mask = masks[0].cpu()
-        outputs[i].maps.append(class_map)
-    return outputs
-
-
-def rows_of(item: ExplainInput) -> int:
-    """How many maps (rows through the method) an item asks for."""
-    return len(item.targets) or max(item.top_k, 1)
-
-
-def chunks_passes(spec: ExplainerSpec) -> bool:
-    """Whether the method takes `chunk_size` and so keeps its own passes within a budget."""
-    return "chunk_size" in inspect.signature(spec.function).parameters
-
-
-def method_params(
-    model: LoadedModel,
-    spec: ExplainerSpec,
-    params: dict[str, ParamValue],
-    chunk_size: int | None = None,
-) -> dict[str, object]:
-    """The method's own parameters, with layer names turned into the modules they name."""
-    own: dict[str, object] = {p.name: params[p.name] for p in spec.params}
-    for p in spec.params:
-        if p.kind != "layer":
-            continue
-        if not model.layers:
-            raise UnsupportedMethod(
-                f"{spec.name} needs a layer to hook, and model {model.config.name!r} exposes none "
-                f"({model.config.kind} graphs cannot be hooked); use a gradient method"
-            )
-        name = own[p.name] or model.default_layer
-        if name not in model.layers:
-            raise InvalidRequest(
-                f"model {model.config.name!r} has no layer {name!r} for {spec.name}; "
-                f"valid: {', '.join(model.layers)}"
-            )
-        own[p.name] = model.classifier.layer(str(name))
-    if chunks_passes(spec):
-        own["chunk_size"] = chunk_size
-    return own

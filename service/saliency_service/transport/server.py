@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -17,14 +21,20 @@ from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 from saliency_service.config import ServerConfig
 from saliency_service.engine.engine import Engine
 from saliency_service.engine.pool import visible_devices
+from saliency_service.errors import ShuttingDown
 from saliency_service.metrics import Metrics
 from saliency_service.models.repository import ModelRepository
+from saliency_service.operations.service import Operations
 from saliency_service.transport import security
 from saliency_service.transport.probes import start_probe_server
 from saliency_service.transport.servicer import SaliencyServicer
 from saliency_service.transport.status import ErrorInterceptor
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+# How long past the grace period the server waits for calls it answered UNAVAILABLE to end.
+ABORT_MARGIN_S = 5.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Saliency"].full_name
 
 
@@ -46,9 +56,15 @@ class RunningServer:
         return None if self.metrics_http is None else self.metrics_http.server_port
 
     async def stop(self, grace: float) -> None:
-        """NOT_SERVING first (so probes and balancers move away), then drain and stop."""
+        """NOT_SERVING first (so probes and balancers move away); new calls are refused while
+        every call in flight gets `grace` seconds to finish; whatever is left is then answered
+        UNAVAILABLE and stops at its next pass."""
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
+        stopping = asyncio.create_task(self.server.stop(grace + ABORT_MARGIN_S))
+        done, _ = await asyncio.wait({stopping}, timeout=grace)
+        if not done:
+            self.engine.abort(ShuttingDown("the server is shutting down"))
+        await stopping
         await self.engine.stop()
         if self.probes is not None:
             await self.probes.stop(0)
@@ -69,11 +85,17 @@ async def create_server(
     auth = security.interceptors(config)
     devices = visible_devices(config.devices)
     if repository is None:
-        repository = await asyncio.to_thread(ModelRepository.load, config.repository, devices[0])
+        repository = await _in_daemon_thread(
+            ModelRepository.load,
+            config.repository,
+            devices[0],
+            trust_torchscript=config.trust_torchscript,
+        )
     metrics = Metrics()
-    for name in repository.names():
-        metrics.onnx_gap.labels(name).set(repository.get(name).onnx_max_abs_gap)
-    engine = Engine.start(config, repository, devices, metrics)
+    models = [repository.get(name) for name in repository.names()]
+    for model in models:
+        metrics.onnx_gap.labels(model.config.name).set(model.onnx_max_abs_gap)
+    engine = await Engine.start(config, models, devices, metrics)
     limits = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -84,9 +106,8 @@ async def create_server(
     ]
     # Auth first: a call without a token is refused before anything else runs.
     server = grpc.aio.server(interceptors=[*auth, ErrorInterceptor()], options=limits)
-    pb_grpc.add_SaliencyServicer_to_server(
-        SaliencyServicer(repository, engine, config, metrics), server
-    )
+    operations = Operations(repository, engine, config, metrics)
+    pb_grpc.add_SaliencyServicer_to_server(SaliencyServicer(operations, metrics), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -106,7 +127,8 @@ async def create_server(
     await server.start()
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    metrics_http = metrics.serve(config.metrics_port) if config.metrics_port else None
+    metrics_host = (config.metrics_host or config.host).strip("[]")
+    metrics_http = metrics.serve(config.metrics_port, metrics_host) if config.metrics_port else None
     probes = None
     if config.probe_port:
         probes, bound = await start_probe_server(health_servicer, config.host, config.probe_port)
@@ -118,12 +140,52 @@ async def create_server(
 
 
 async def serve(config: ServerConfig) -> None:
-    """Serve until SIGTERM or SIGINT, then drain within `config.grace_period_s`."""
-    running = await create_server(config)
+    """Serve until SIGTERM or SIGINT, then drain within `config.grace_period_s`.
+
+    The signals are handled from the start: one that arrives while the models load ends the
+    start-up and the process exits cleanly (status 0).
+    """
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
+    starting = asyncio.create_task(create_server(config))
+    signalled = asyncio.create_task(stopping.wait())
+    await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        log.info("stopped during start-up")
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    running = starting.result()
+    await signalled
     log.info("draining for up to %.0f s", config.grace_period_s)
     await running.stop(config.grace_period_s)
+
+
+async def _in_daemon_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run `fn` in a daemon thread: unlike the default executor's, the process need not wait
+    for it to exit (a signal during a long model load)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as error:  # noqa: BLE001 - handed to the awaiting coroutine
+            loop.call_soon_threadsafe(_settle, future, None, error)
+        else:
+            loop.call_soon_threadsafe(_settle, future, result, None)
+
+    threading.Thread(target=run, name="load-models", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future[R], result: R | None, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

@@ -13,9 +13,16 @@ from saliency_service import errors
 
 log = logging.getLogger(__name__)
 
+# The trailing metadata that marks a RESOURCE_EXHAUSTED answer as "busy, retry after this many
+# milliseconds"; without it (a request over a cap) a retry cannot succeed.
+RETRY_AFTER = "saliency-retry-after-ms"
+RETRY_AFTER_MS = 200
+SERVICE_PREFIX = "/saliency.v1.Saliency/"
+
 STATUS: dict[type[errors.SaliencyError], grpc.StatusCode] = {
     errors.InvalidRequest: grpc.StatusCode.INVALID_ARGUMENT,
     errors.UnknownModel: grpc.StatusCode.NOT_FOUND,
+    errors.ModelNotReady: grpc.StatusCode.UNAVAILABLE,
     errors.UnsupportedMethod: grpc.StatusCode.UNIMPLEMENTED,
     errors.Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -23,21 +30,32 @@ STATUS: dict[type[errors.SaliencyError], grpc.StatusCode] = {
     errors.ShuttingDown: grpc.StatusCode.UNAVAILABLE,
 }
 INTERNAL_MESSAGE = "internal error; the server logged the details"
+MAX_MESSAGE = 1000
+
+
+def unwrap(error: BaseException) -> BaseException:
+    """The error itself: asyncio.TaskGroup wraps even a single failure in a group."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def code_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
-    """The status and message to answer `error` with; anything unexpected is INTERNAL."""
-    # asyncio.TaskGroup wraps even a single failure in a group.
-    if isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
-        return code_of(error.exceptions[0])
+    """The status and message to answer `error` with; anything unexpected is INTERNAL.
+
+    Messages are cut to MAX_MESSAGE characters: a status travels in metadata, whose size gRPC
+    limits, and no message of ours needs more.
+    """
+    error = unwrap(error)
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls], str(error)
+            return STATUS[cls], str(error)[:MAX_MESSAGE]
     return grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
 
 
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Answers what a handler raises with its mapped status; anything unexpected as INTERNAL."""
+    """Answers what a Saliency handler raises with its mapped status; anything unexpected as
+    INTERNAL. Other services on the port (health, reflection) are left as they are."""
 
     async def intercept_service(
         self,
@@ -45,7 +63,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None:
+        if handler is None or not handler_call_details.method.startswith(SERVICE_PREFIX):
             return handler
         deserializer = _tolerant(handler.request_deserializer)
         if handler.unary_unary:
@@ -111,6 +129,9 @@ async def _abort(context: grpc.aio.ServicerContext, error: Exception) -> None:
     code, message = code_of(error)
     if code == grpc.StatusCode.INTERNAL:
         log.error("unexpected error", exc_info=error)
+    cause = unwrap(error)
+    if isinstance(cause, errors.Overloaded) and cause.busy:
+        context.set_trailing_metadata(((RETRY_AFTER, str(RETRY_AFTER_MS)),))
     await context.abort(code, message)
 
 

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 from saliency_service.demo import train
 from saliency_service.demo.shapes import CLASSES, generate
-from saliency_service.demo.shapes_cnn import CAM_LAYER, ShapesCNN
 from saliency_service.models.classifier import Classifier
+from saliency_service.models.shapes_cnn import CAM_LAYER, ShapesCNN
 
 ENTRY = train.DEFAULT_OUT
 # At or above the training script's offset, so training never saw these images.

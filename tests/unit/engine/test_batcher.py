@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,13 @@ import pytest
 from saliency_service.config import ServerConfig
 from saliency_service.engine.batcher import Batcher
 from saliency_service.engine.pool import WorkerPool
-from saliency_service.engine.precision import Precision
 from saliency_service.engine.work import BatchKey, Job
-from saliency_service.errors import DeadlineExceeded, Overloaded, ShuttingDown
+from saliency_service.errors import DeadlineExceeded, ShuttingDown
 from saliency_service.metrics import Metrics
 from saliency_service.models.loading import LoadedModel
 
 from tests.unit.engine.support import CPU, GiB
+from tests.unit.engine.support import settings as run_settings
 
 
 class Gate:
@@ -54,7 +55,7 @@ def run_scenario(repository: Path, model: LoadedModel, scenario: Scenario, **set
         config = ServerConfig(repository=repository, **settings)
         pool = WorkerPool([CPU], [model], channels_last=False, budget_bytes=GiB)
         metrics = Metrics()
-        batcher = Batcher(pool, config, metrics, Precision())
+        batcher = Batcher(pool, config, metrics, run_settings())
         batcher.start()
         gate = Gate()
         try:
@@ -78,7 +79,7 @@ def test_compatible_requests_share_one_batch(repository: Path, model: LoadedMode
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
         gate.open.set()
         results = await asyncio.gather(
-            *(batcher.run(gate.job(), [i], time_remaining=None) for i in range(4))
+            *(batcher.run(gate.job(), [i], deadline=None) for i in range(4))
         )
         assert results == [[f"done {i}"] for i in range(4)]
         assert gate.batches == [[0, 1, 2, 3]]
@@ -93,7 +94,7 @@ def test_incompatible_requests_never_share_a_batch(repository: Path, model: Load
         gate.open.set()
         await asyncio.gather(
             *(
-                batcher.run(gate.job(key), [f"{key}{i}"], time_remaining=None)
+                batcher.run(gate.job(key), [f"{key}{i}"], deadline=None)
                 for i in range(3)
                 for key in ("a", "b")
             )
@@ -103,39 +104,41 @@ def test_incompatible_requests_never_share_a_batch(repository: Path, model: Load
     run_scenario(repository, model, scenario, max_batch_size=8, max_queue_delay_ms=50)
 
 
-def test_a_full_queue_refuses_at_once_and_every_accepted_request_completes(
+def test_a_newcomer_goes_ahead_of_another_tenants_backlog(
     repository: Path, model: LoadedModel
 ) -> None:
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], time_remaining=None))
+        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], deadline=None))
         await gate.wait_started()
-        queued = [
-            asyncio.create_task(batcher.run(gate.job(), [i, i], time_remaining=None))
-            for i in range(2)
+        backlog = [
+            asyncio.create_task(
+                batcher.run(gate.job(), [f"flood{i}"], deadline=None, tenant="flood", costs=[1.0])
+            )
+            for i in range(6)
         ]
-        await asyncio.sleep(0)
-        with pytest.raises(Overloaded, match="limit is 4"):
-            await batcher.run(gate.job(), ["one too many"], time_remaining=None)
-        assert metrics.registry.get_sample_value("saliency_queue_depth", {"model": "tiny"}) == 4
-        assert (
-            metrics.registry.get_sample_value("saliency_rejected_items_total", {"model": "tiny"})
-            == 1
+        await asyncio.sleep(0.01)
+        newcomer = asyncio.create_task(
+            batcher.run(gate.job(), ["polite"], deadline=None, tenant="polite", costs=[1.0])
         )
+        await asyncio.sleep(0.01)
         gate.open.set()
-        assert await busy == ["done busy"]
-        assert [await task for task in queued] == [["done 0"] * 2, ["done 1"] * 2]
+        await asyncio.gather(busy, newcomer, *backlog)
+        # The flood's first image went first (it came first), then the newcomer at once.
+        assert gate.batches[1] == ["flood0", "polite"]
+        rest = [x for batch in gate.batches[2:] for x in batch]
+        assert rest == [f"flood{i}" for i in range(1, 6)]
 
-    run_scenario(repository, model, scenario, max_queue_size=4, max_queue_delay_ms=0)
+    run_scenario(repository, model, scenario, max_batch_size=2, max_queue_delay_ms=0)
 
 
 def test_an_item_whose_deadline_passes_in_the_queue_is_dropped(
     repository: Path, model: LoadedModel
 ) -> None:
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], time_remaining=None))
+        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], deadline=None))
         await gate.wait_started()
         with pytest.raises(DeadlineExceeded):
-            await batcher.run(gate.job(), ["late"], time_remaining=0.05)
+            await batcher.run(gate.job(), ["late"], deadline=time.monotonic() + 0.05)
         gate.open.set()
         await busy
         assert gate.batches == [["busy"]]
@@ -151,9 +154,9 @@ def test_an_item_whose_deadline_passes_in_the_queue_is_dropped(
 
 def test_a_cancelled_request_leaves_the_queue(repository: Path, model: LoadedModel) -> None:
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], time_remaining=None))
+        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], deadline=None))
         await gate.wait_started()
-        waiting = asyncio.create_task(batcher.run(gate.job(), ["gone"], time_remaining=None))
+        waiting = asyncio.create_task(batcher.run(gate.job(), ["gone"], deadline=None))
         await asyncio.sleep(0.01)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -169,11 +172,11 @@ def test_a_cancelled_request_leaves_the_queue(repository: Path, model: LoadedMod
 
 def test_higher_priority_runs_first(repository: Path, model: LoadedModel) -> None:
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], time_remaining=None))
+        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], deadline=None))
         await gate.wait_started()
-        low = asyncio.create_task(batcher.run(gate.job("low"), ["low"], time_remaining=None))
+        low = asyncio.create_task(batcher.run(gate.job("low"), ["low"], deadline=None))
         high = asyncio.create_task(
-            batcher.run(gate.job("high"), ["high"], time_remaining=None, priority=5)
+            batcher.run(gate.job("high"), ["high"], deadline=None, priority=5)
         )
         await asyncio.sleep(0.01)
         gate.open.set()
@@ -185,9 +188,9 @@ def test_higher_priority_runs_first(repository: Path, model: LoadedModel) -> Non
 
 def test_closing_answers_queued_work_and_refuses_more(repository: Path, model: LoadedModel) -> None:
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], time_remaining=None))
+        busy = asyncio.create_task(batcher.run(gate.job(), ["busy"], deadline=None))
         await gate.wait_started()
-        queued = asyncio.create_task(batcher.run(gate.job(), ["queued"], time_remaining=None))
+        queued = asyncio.create_task(batcher.run(gate.job(), ["queued"], deadline=None))
         await asyncio.sleep(0.01)
         closing = asyncio.create_task(batcher.close())
         with pytest.raises(ShuttingDown):
@@ -196,6 +199,6 @@ def test_closing_answers_queued_work_and_refuses_more(repository: Path, model: L
         await closing
         assert await busy == ["done busy"]
         with pytest.raises(ShuttingDown):
-            await batcher.run(gate.job(), ["late"], time_remaining=None)
+            await batcher.run(gate.job(), ["late"], deadline=None)
 
     run_scenario(repository, model, scenario, max_queue_delay_ms=0)

@@ -9,29 +9,32 @@ import asyncio
 
 import pytest
 import torch
+from saliency_service.engine.gate import Gate, Turn
 from saliency_service.engine.memory import DeviceMemory, measure_row_bytes
 from saliency_service.engine.pool import Instance, Slot, replicate
 from saliency_service.engine.precision import Precision
-from saliency_service.engine.runner import run_batch
-from saliency_service.explainers import EXPLAINERS
 from saliency_service.models.loading import LoadedModel
-from saliency_service.operations.explain import COMMON_PARAMS, ExplainInput
-from saliency_service.operations.jobs import explain_job
-from saliency_service.params import ParamValue, resolve_params
+from saliency_service.operations.explain_batch import ExplainInput
+from saliency_service.params import ParamValue
 
-from tests.unit.engine.support import SIZE, GiB, explain_inputs, slot_for, work_items
+from tests.unit.engine.support import (
+    SIZE,
+    GiB,
+    explain_inputs,
+    explain_job,
+    run,
+    settings,
+    slot_for,
+    work_items,
+)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda", 0)
 
 
 def cuda_slot(model: LoadedModel, budget: int = GiB) -> Slot:
-    return Slot(CUDA, Instance.of(model, CUDA, True), DeviceMemory(CUDA, budget, 1), True)
-
-
-def params(method: str, **given: ParamValue) -> dict[str, ParamValue]:
-    spec = EXPLAINERS[method]
-    return resolve_params(method, (*spec.params, *COMMON_PARAMS), given)
+    memory = DeviceMemory(CUDA, budget, 1)
+    return Slot(CUDA, Instance.of(model, CUDA, True), memory, True, Gate(1), Turn(0))
 
 
 @pytest.mark.parametrize(
@@ -41,10 +44,10 @@ def params(method: str, **given: ParamValue) -> dict[str, ParamValue]:
 def test_the_gpu_gives_the_cpu_results(
     model: LoadedModel, loop: asyncio.AbstractEventLoop, method: str, given: dict[str, ParamValue]
 ) -> None:
-    job = explain_job(model, EXPLAINERS[method], params(method, **given))
+    job = explain_job(model, method, **given)
     inputs = explain_inputs(4)
-    cpu = run_batch(slot_for(model), job, work_items(loop, inputs), Precision()).results
-    gpu = run_batch(cuda_slot(model), job, work_items(loop, inputs), Precision()).results
+    cpu = run(slot_for(model), job, work_items(loop, inputs)).results
+    gpu = run(cuda_slot(model), job, work_items(loop, inputs)).results
     for a, b in zip(cpu, gpu, strict=True):
         torch.testing.assert_close(b.maps[0].heatmap, a.maps[0].heatmap, rtol=1e-3, atol=1e-4)
 
@@ -60,11 +63,11 @@ def test_the_allocator_peak_bounds_the_row_estimate(model: LoadedModel) -> None:
 def test_float16_autocast_keeps_grad_cam_maps(
     model: LoadedModel, loop: asyncio.AbstractEventLoop
 ) -> None:
-    job = explain_job(model, EXPLAINERS["grad_cam"], params("grad_cam"))
+    job = explain_job(model, "grad_cam")
     inputs = explain_inputs(4)
-    full = run_batch(cuda_slot(model), job, work_items(loop, inputs), Precision()).results
-    half = run_batch(
-        cuda_slot(model), job, work_items(loop, inputs), Precision(torch.float16)
+    full = run(cuda_slot(model), job, work_items(loop, inputs)).results
+    half = run(
+        cuda_slot(model), job, work_items(loop, inputs), settings(Precision(torch.float16))
     ).results
     for a, b in zip(full, half, strict=True):
         pair = torch.stack([a.maps[0].heatmap.flatten(), b.maps[0].heatmap.float().flatten()])
@@ -78,13 +81,11 @@ def test_a_real_out_of_memory_error_splits_and_succeeds(
     # 512-px path points cannot fit, for real.
     total = torch.cuda.get_device_properties(CUDA).total_memory
     slot = cuda_slot(model, budget=10 * total)
-    job = explain_job(
-        model, EXPLAINERS["integrated_gradients"], params("integrated_gradients", steps=512)
-    )
+    job = explain_job(model, "integrated_gradients", steps=512)
     big = torch.nn.functional.interpolate(
         torch.stack([x.pixels for x in explain_inputs(8)]), size=(512, 512), mode="bilinear"
     )
     inputs = [ExplainInput(image, (512, 512), (), 1) for image in big]
-    outcome = run_batch(slot, job, work_items(loop, inputs), Precision())
+    outcome = run(slot, job, work_items(loop, inputs))
     assert outcome.oom_splits >= 1
     assert all(hasattr(r, "maps") for r in outcome.results)

@@ -63,14 +63,3 @@ def test_a_real_allocation_failure_is_recognised() -> None:
     assert is_out_of_memory(caught.value)
     assert not is_out_of_memory(RuntimeError("shapes do not match"))
     assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory"))
-
-
-def test_the_simulated_limit_fails_only_larger_passes() -> None:
-    memory = DeviceMemory(CPU, GiB, concurrency=1)
-    memory.check_simulated(10**6)
-    memory.simulate_limit(4)
-    memory.check_simulated(4)
-    with pytest.raises(torch.OutOfMemoryError, match="simulated"):
-        memory.check_simulated(5)
-    memory.simulate_limit(None)
-    memory.check_simulated(5)

@@ -17,12 +17,13 @@ from tests.unit.models.test_repository import write_model
 
 @pytest.mark.parametrize("fmt", ["safetensors", "torchscript", "exported_program"])
 def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: str) -> None:
-    model = load_model(read_model_config(write_model(tmp_path / fmt, fmt)), CPU)
+    config = read_model_config(write_model(tmp_path / fmt, fmt))
+    model = load_model(config, CPU, trust_torchscript=fmt == "torchscript")
     pool = WorkerPool([CPU], [model], channels_last=True, budget_bytes=GiB)
     try:
-        slot = pool.acquire(model.config.name)
+        slot = pool.acquire(model.config.name, 0)
         assert slot is not None
-        assert pool.acquire(model.config.name) is None  # one instance, checked out
+        assert pool.acquire(model.config.name, 0) is None  # its lane is taken
         images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
             expected = model.classifier(images)
@@ -31,9 +32,10 @@ def test_replicas_compute_what_the_loaded_model_computes(tmp_path: Path, fmt: st
                 got = replica.classifier(images.contiguous(memory_format=torch.channels_last))
                 torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
         pool.release(slot, rebuild=True)
-        rebuilt = pool.acquire(model.config.name)
+        rebuilt = pool.acquire(model.config.name, 0)
         assert rebuilt is not None
         assert rebuilt.instance is not slot.instance
+        assert {id(i) for i in pool.instances(model.config.name)}.isdisjoint({id(slot.instance)})
     finally:
         pool.shutdown()
 

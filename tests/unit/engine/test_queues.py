@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import numpy as np
+from saliency_service.engine.fairness import FairShare
 from saliency_service.engine.queues import KeyQueue
 from saliency_service.engine.work import BatchKey, Job, WorkItem, params_key
 
@@ -44,8 +45,8 @@ def test_higher_priority_leaves_first_then_arrival_order(loop: asyncio.AbstractE
     for name, priority in (("a", 0), ("b", 5), ("c", 0), ("d", 5), ("e", 1)):
         queue.push(item(loop, name, priority))
     assert queue.priority() == 5
-    assert [i.payload for i in queue.take(3)] == ["b", "d", "e"]
-    assert [i.payload for i in queue.take(10)] == ["a", "c"]
+    assert [i.payload for i in queue.take(3, FairShare())] == ["b", "d", "e"]
+    assert [i.payload for i in queue.take(10, FairShare())] == ["a", "c"]
     assert len(queue) == 0
 
 
@@ -61,7 +62,7 @@ def test_dead_items_are_taken_out(loop: asyncio.AbstractEventLoop) -> None:
         queue.push(entry)
     cancelled.future.cancel()
     assert {i.payload for i in queue.remove_dead(now)} == {"expired", "cancelled"}
-    assert [i.payload for i in queue.take(5)] == ["live"]
+    assert [i.payload for i in queue.take(5, FairShare())] == ["live"]
 
 
 def test_oldest_and_earliest_deadline(loop: asyncio.AbstractEventLoop) -> None:

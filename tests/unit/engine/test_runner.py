@@ -9,35 +9,31 @@ import pytest
 import torch
 from saliency_service.attacks import ATTACKS
 from saliency_service.engine.precision import Precision
-from saliency_service.engine.runner import run_batch
 from saliency_service.engine.work import Job
 from saliency_service.errors import Cancelled, DeadlineExceeded, InvalidRequest, Overloaded
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.models.loading import LoadedModel
-from saliency_service.operations import explain as explain_op
-from saliency_service.operations.attack import COMMON_PARAMS as ATTACK_COMMON
-from saliency_service.operations.attack import AttackInput
-from saliency_service.operations.explain import COMMON_PARAMS as EXPLAIN_COMMON
-from saliency_service.operations.explain import ExplainInput
-from saliency_service.operations.jobs import attack_job, explain_job
-from saliency_service.params import ParamValue, resolve_params
+from saliency_service.operations.attack_batch import AttackInput
+from saliency_service.operations.explain_batch import ExplainInput, explain
+from saliency_service.params import ParamValue
 
-from tests.unit.engine.support import SIZE, explain_inputs, pixels, slot_for, work_items
-
-FULL = Precision()
-
-
-def explain_params(method: str, **given: ParamValue) -> dict[str, ParamValue]:
-    spec = EXPLAINERS[method]
-    return resolve_params(method, (*spec.params, *EXPLAIN_COMMON), given)
+from tests.unit.engine.support import (
+    SIZE,
+    attack_job,
+    explain_inputs,
+    explain_job,
+    explain_params,
+    out_of_memory_above,
+    pixels,
+    run,
+    settings,
+    slot_for,
+    work_items,
+)
 
 
 def ig_job(model: LoadedModel, steps: int = 8) -> Job:
-    return explain_job(
-        model,
-        EXPLAINERS["integrated_gradients"],
-        explain_params("integrated_gradients", steps=steps),
-    )
+    return explain_job(model, "integrated_gradients", steps=steps)
 
 
 def heatmaps(results: list[object]) -> list[torch.Tensor]:
@@ -47,9 +43,9 @@ def heatmaps(results: list[object]) -> list[torch.Tensor]:
 def test_a_batch_gives_each_image_its_result_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     job = ig_job(model)
     inputs = explain_inputs(4)
-    batched = run_batch(slot_for(model), job, work_items(loop, inputs), FULL)
+    batched = run(slot_for(model), job, work_items(loop, inputs))
     alone = [
-        run_batch(slot_for(model), job, work_items(loop, [x]), FULL).results[0] for x in inputs
+        run(slot_for(model), job, work_items(loop, [x])).results[0] for x in inputs
     ]
     assert batched.computed == 4
     for together, single in zip(heatmaps(batched.results), heatmaps(alone), strict=True):
@@ -59,17 +55,17 @@ def test_a_batch_gives_each_image_its_result_alone(model: LoadedModel, loop) -> 
 def test_simulated_out_of_memory_shrinks_the_chunk_and_succeeds(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     job = ig_job(model, steps=8)
     inputs = explain_inputs(2)
-    expected = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    expected = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
     slot = slot_for(model)
-    slot.memory.simulate_limit(3)
-    first = run_batch(slot, job, work_items(loop, inputs), FULL)
+    limited = settings(observers=[out_of_memory_above(3)])
+    first = run(slot, job, work_items(loop, inputs), limited)
     assert first.oom_splits >= 1
     assert first.rows_per_pass is not None
     assert first.rows_per_pass <= 3  # what the batch ended with, after halving
     for got, want in zip(heatmaps(first.results), expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
     # The budget learnt the limit: the next batch fits without another failure.
-    second = run_batch(slot, job, work_items(loop, inputs), FULL)
+    second = run(slot, job, work_items(loop, inputs), limited)
     assert second.oom_splits == 0
     assert second.rows_per_pass is not None
     assert second.rows_per_pass <= 3
@@ -80,25 +76,24 @@ def test_an_item_too_big_for_memory_fails_alone(model: LoadedModel, loop) -> Non
     params = explain_params("vanilla_gradient")
     # A method that cannot chunk its rows: each item's targets go through in one pass.
     job = Job(
-        explain_job(model, spec, params).key,
-        lambda instance, items, _: explain_op.explain(instance, spec, params, items),
+        explain_job(model, "vanilla_gradient").key,
+        lambda instance, items, _: explain(instance, spec, params, items),
         chunking="passes",
-        rows=explain_op.rows_of,
+        rows=lambda item: item.rows,
     )
     inputs = [*explain_inputs(2), ExplainInput(pixels(1, seed=5)[0], (SIZE, SIZE), (), 4)]
     slot = slot_for(model)
-    slot.memory.simulate_limit(2)
-    outcome = run_batch(slot, job, work_items(loop, inputs), FULL)
+    outcome = run(slot, job, work_items(loop, inputs), settings(observers=[out_of_memory_above(2)]))
     assert [type(r).__name__ for r in outcome.results[:2]] == ["ExplainOutput"] * 2
     assert isinstance(outcome.results[2], Overloaded)
     assert "does not fit" in str(outcome.results[2])
 
 
 def test_an_item_that_raises_fails_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
-    job = explain_job(model, EXPLAINERS["grad_cam"], explain_params("grad_cam"))
+    job = explain_job(model, "grad_cam")
     good = explain_inputs(2)
     bad = ExplainInput(pixels(1)[0], (SIZE, SIZE), (99,), 0)
-    outcome = run_batch(slot_for(model), job, work_items(loop, [good[0], bad, good[1]]), FULL)
+    outcome = run(slot_for(model), job, work_items(loop, [good[0], bad, good[1]]))
     assert isinstance(outcome.results[1], InvalidRequest)
     assert outcome.computed == 2
     assert not outcome.rebuild
@@ -109,9 +104,9 @@ def test_an_unexpected_error_fails_its_item_and_asks_for_a_rebuilt_instance(
     model: LoadedModel,
     loop,  # type: ignore[no-untyped-def]
 ) -> None:
-    job = explain_job(model, EXPLAINERS["vanilla_gradient"], explain_params("vanilla_gradient"))
+    job = explain_job(model, "vanilla_gradient")
     bad = ExplainInput(pixels(1)[0], (SIZE, SIZE), (99,), 0)  # gather() out of range
-    outcome = run_batch(slot_for(model), job, work_items(loop, [bad, *explain_inputs(1)]), FULL)
+    outcome = run(slot_for(model), job, work_items(loop, [bad, *explain_inputs(1)]))
     assert isinstance(outcome.results[0], Exception)
     assert not isinstance(outcome.results[0], InvalidRequest)
     assert hasattr(outcome.results[1], "maps")
@@ -124,7 +119,7 @@ def test_dead_items_are_dropped_before_compute(model: LoadedModel, loop) -> None
         loop, inputs[:1], deadline=time.monotonic() - 1
     ) + work_items(loop, inputs[1:])
     cancelled.future.cancel()
-    outcome = run_batch(slot_for(model), ig_job(model), [expired, cancelled, live], FULL)
+    outcome = run(slot_for(model), ig_job(model), [expired, cancelled, live])
     assert isinstance(outcome.results[0], DeadlineExceeded)
     assert isinstance(outcome.results[1], Cancelled)
     assert hasattr(outcome.results[2], "maps")
@@ -151,7 +146,7 @@ def test_the_batch_stops_between_passes_once_its_items_are_dead(model: LoadedMod
     # 64 steps, at most 4 rows a pass: 32 gradient passes if it ran to the end.
     slot.memory.out_of_memory("tiny", 8)
     try:
-        outcome = run_batch(slot, ig_job(model, steps=64), items, FULL)
+        outcome = run(slot, ig_job(model, steps=64), items)
     finally:
         handle.remove()
     assert all(isinstance(r, DeadlineExceeded) for r in outcome.results)
@@ -174,15 +169,13 @@ METHOD_SETTINGS: dict[str, dict[str, ParamValue]] = {
 def test_channels_last_and_folding_give_the_same_explanations(
     model: LoadedModel, loop, method: str
 ) -> None:  # type: ignore[no-untyped-def]
-    job = explain_job(
-        model, EXPLAINERS[method], explain_params(method, **METHOD_SETTINGS.get(method, {}))
-    )
+    job = explain_job(model, method, **METHOD_SETTINGS.get(method, {}))
     inputs = explain_inputs(2)
     # The model as loaded (NCHW, batch norms unfolded) against the engine's own replicas.
     as_loaded = dataclasses.replace(job, foldable=False)
-    plain = run_batch(slot_for(model), as_loaded, work_items(loop, inputs), FULL).results
-    fast = run_batch(
-        slot_for(model, channels_last=True), job, work_items(loop, inputs), FULL
+    plain = run(slot_for(model), as_loaded, work_items(loop, inputs)).results
+    fast = run(
+        slot_for(model, channels_last=True), job, work_items(loop, inputs)
     ).results
     for a, b in zip(plain, fast, strict=True):
         if isinstance(a, Exception):  # a method this model cannot serve fails the same way
@@ -207,14 +200,12 @@ ATTACK_SETTINGS: dict[str, dict[str, ParamValue]] = {
 def test_channels_last_and_folding_give_the_same_attacks(
     model: LoadedModel, loop, method: str
 ) -> None:  # type: ignore[no-untyped-def]
-    spec = ATTACKS[method]
-    params = resolve_params(method, (*spec.params, *ATTACK_COMMON), ATTACK_SETTINGS.get(method, {}))
-    job = attack_job(model, spec, params)
+    job = attack_job(model, method, **ATTACK_SETTINGS.get(method, {}))
     inputs = [AttackInput(p, None, None, None) for p in pixels(2)]
     as_loaded = dataclasses.replace(job, foldable=False)
-    plain = run_batch(slot_for(model), as_loaded, work_items(loop, inputs), FULL).results
-    fast = run_batch(
-        slot_for(model, channels_last=True), job, work_items(loop, inputs), FULL
+    plain = run(slot_for(model), as_loaded, work_items(loop, inputs)).results
+    fast = run(
+        slot_for(model, channels_last=True), job, work_items(loop, inputs)
     ).results
     for a, b in zip(plain, fast, strict=True):
         assert not isinstance(a, Exception), a
@@ -225,11 +216,13 @@ def test_channels_last_and_folding_give_the_same_attacks(
 
 
 def test_bfloat16_autocast_keeps_grad_cam_maps(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
-    job = explain_job(model, EXPLAINERS["grad_cam"], explain_params("grad_cam"))
+    job = explain_job(model, "grad_cam")
     inputs = explain_inputs(4)
-    full = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    full = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
     half = heatmaps(
-        run_batch(slot_for(model), job, work_items(loop, inputs), Precision(torch.bfloat16)).results
+        run(
+            slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
+        ).results
     )
     for a, b in zip(full, half, strict=True):
         correlation = torch.corrcoef(torch.stack([a.flatten(), b.float().flatten()]))[0, 1]
@@ -239,9 +232,11 @@ def test_bfloat16_autocast_keeps_grad_cam_maps(model: LoadedModel, loop) -> None
 def test_full_precision_methods_ignore_autocast(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     job = ig_job(model)
     inputs = explain_inputs(2)
-    full = heatmaps(run_batch(slot_for(model), job, work_items(loop, inputs), FULL).results)
+    full = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
     asked = heatmaps(
-        run_batch(slot_for(model), job, work_items(loop, inputs), Precision(torch.bfloat16)).results
+        run(
+            slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
+        ).results
     )
     for a, b in zip(full, asked, strict=True):
         assert torch.equal(a, b)

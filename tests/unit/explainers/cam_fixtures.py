@@ -10,8 +10,8 @@ from functools import cache
 
 import torch
 from saliency_service.explainers import EXPLAINERS
-from saliency_service.explainers.layers import default_cam_layer
 from saliency_service.models.classifier import Classifier
+from saliency_service.models.layers import default_cam_layer
 from torch import Tensor, nn
 from torchvision import models
 from torchvision.models.vision_transformer import VisionTransformer

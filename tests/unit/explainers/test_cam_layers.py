@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from saliency_service.explainers.gradcam import grad_cam
-from saliency_service.explainers.layers import cam_layers, default_cam_layer
+from saliency_service.models.layers import cam_layers, default_cam_layer
 from torch import nn
 
 from tests.unit.explainers.cam_fixtures import (

@@ -5,12 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from saliency_service.errors import InvalidRequest
-from saliency_service.explainers._layer_capture import (
-    as_feature_map,
-    capture_activations,
-    capture_gradients,
-    layer_recorder,
-)
+from saliency_service.explainers._layer_capture import capture_activations, capture_gradients
+from saliency_service.models.feature_maps import as_feature_map, layer_recorder
 from torch import Tensor, nn
 
 from tests.unit.explainers.cam_fixtures import hook_count, images, resnet18_classifier, tiny_vit

@@ -28,8 +28,8 @@ import pytest
 import torch
 from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers import EXPLAINERS
-from saliency_service.explainers.layers import default_cam_layer
 from saliency_service.models.classifier import Classifier
+from saliency_service.models.layers import default_cam_layer
 from torch import Tensor, nn
 from torchvision import models
 

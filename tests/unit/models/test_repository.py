@@ -9,10 +9,14 @@ import pytest
 import safetensors.torch
 import torch
 import torchvision
+from saliency_service import cli
 from saliency_service.errors import UnknownModel
 from saliency_service.models.config import ModelConfigError, read_model_config
 from saliency_service.models.loading import load_model
 from saliency_service.models.repository import ModelRepository
+
+from tests import random_models
+from tests.hostile_models import write_torchscript_model
 
 SIZE = 64
 CONFIG = """
@@ -58,7 +62,8 @@ def write_model(folder: Path, fmt: str) -> Path:
 
 @pytest.mark.parametrize("fmt", ["safetensors", "state_dict", "torchscript", "exported_program"])
 def test_every_format_loads_and_matches_the_original(tmp_path: Path, fmt: str) -> None:
-    model = load_model(read_model_config(write_model(tmp_path / fmt, fmt)), torch.device("cpu"))
+    config = read_model_config(write_model(tmp_path / fmt, fmt))
+    model = load_model(config, torch.device("cpu"), trust_torchscript=fmt == "torchscript")
     images = torch.rand(3, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(2))
     expected = network()((images - model.classifier.mean) / model.classifier.std)
     with torch.no_grad():
@@ -72,6 +77,17 @@ def test_every_format_loads_and_matches_the_original(tmp_path: Path, fmt: str) -
     else:
         assert model.default_layer == "layer4" and "layer4" in model.layers
     assert not any(p.requires_grad for p in model.classifier.parameters())
+
+
+def test_torchscript_is_refused_unless_trusted_as_it_runs_code_when_loaded(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    config = read_model_config(write_torchscript_model(tmp_path, "scripted", marker))
+    with pytest.raises(ModelConfigError, match="--trust-torchscript"):
+        load_model(config, torch.device("cpu"))
+    assert not marker.exists()
+    # The oracle: trusted, the same file does run its code while loading.
+    load_model(config, torch.device("cpu"), trust_torchscript=True)
+    assert marker.exists()
 
 
 def test_pickled_objects_are_refused(tmp_path: Path) -> None:
@@ -117,3 +133,18 @@ def test_repository_names_and_unknown_model(tmp_path: Path) -> None:
     assert repository.names() == ["alpha"]
     with pytest.raises(UnknownModel, match="available: alpha"):
         repository.get("beta")
+
+
+def test_a_repository_where_no_model_loads_exits_2_with_every_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    random_models.write_model(tmp_path, "corrupt")
+    (tmp_path / "corrupt" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "model.toml").write_text("")
+    flags = ["--repository", str(tmp_path), "--host", "127.0.0.1", "--port", "0"]
+    assert cli.main([*flags, "--metrics-port", "0"]) == 2
+    printed = capsys.readouterr().err
+    assert "no model is ready" in printed and "Traceback" not in printed
+    assert "corrupt: weights.safetensors is not a valid safetensors file" in printed
+    assert "empty: empty/model.toml: set exactly one of" in printed

@@ -127,7 +127,7 @@ class Value(_message.Message):
     def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device")
+    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device", "ready", "status", "pass_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +141,9 @@ class ModelInfo(_message.Message):
     ONNX_MAX_ABS_LOGIT_GAP_FIELD_NUMBER: _ClassVar[int]
     ONNX_MAX_REL_LOGIT_GAP_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PASS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     architecture: str
     input_height: int
@@ -154,7 +157,30 @@ class ModelInfo(_message.Message):
     onnx_max_abs_logit_gap: float
     onnx_max_rel_logit_gap: float
     device: str
-    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ...) -> None: ...
+    ready: bool
+    status: str
+    pass_seconds: float
+    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ..., ready: _Optional[bool] = ..., status: _Optional[str] = ..., pass_seconds: _Optional[float] = ...) -> None: ...
+
+class Limits(_message.Message):
+    __slots__ = ("max_items_per_request", "max_request_seconds", "max_message_bytes", "max_image_pixels", "max_queue_size", "max_queued_seconds", "tenant_share", "slice_ms")
+    MAX_ITEMS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUEST_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    SLICE_MS_FIELD_NUMBER: _ClassVar[int]
+    max_items_per_request: int
+    max_request_seconds: float
+    max_message_bytes: int
+    max_image_pixels: int
+    max_queue_size: int
+    max_queued_seconds: float
+    tenant_share: float
+    slice_ms: float
+    def __init__(self, max_items_per_request: _Optional[int] = ..., max_request_seconds: _Optional[float] = ..., max_message_bytes: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., max_queued_seconds: _Optional[float] = ..., tenant_share: _Optional[float] = ..., slice_ms: _Optional[float] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -173,10 +199,12 @@ class GetModelRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GetModelResponse(_message.Message):
-    __slots__ = ("model",)
+    __slots__ = ("model", "limits")
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     model: ModelInfo
-    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+    limits: Limits
+    def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class ParamSpec(_message.Message):
     __slots__ = ("name", "type", "default", "minimum", "maximum", "choices", "description")
@@ -215,10 +243,12 @@ class ListMethodsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListMethodsResponse(_message.Message):
-    __slots__ = ("methods",)
+    __slots__ = ("methods", "limits")
     METHODS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
     methods: _containers.RepeatedCompositeFieldContainer[MethodInfo]
-    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ...) -> None: ...
+    limits: Limits
+    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("model", "images", "top_k", "priority")
@@ -453,18 +483,20 @@ class AttackSpec(_message.Message):
     def __init__(self, method: _Optional[_Union[AttackMethod, str]] = ..., params: _Optional[_Mapping[str, Value]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods")
+    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods", "priority")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ATTACKS_FIELD_NUMBER: _ClassVar[int]
     EPSILONS_FIELD_NUMBER: _ClassVar[int]
     STABILITY_METHODS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     model: str
     items: _containers.RepeatedCompositeFieldContainer[LabelledImage]
     attacks: _containers.RepeatedCompositeFieldContainer[AttackSpec]
     epsilons: _containers.RepeatedScalarFieldContainer[float]
     stability_methods: _containers.RepeatedScalarFieldContainer[ExplainMethod]
-    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ...) -> None: ...
+    priority: int
+    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ..., priority: _Optional[int] = ...) -> None: ...
 
 class AccuracyCurve(_message.Message):
     __slots__ = ("attack", "epsilons", "accuracy", "onnx_accuracy")

@@ -80,7 +80,7 @@ class SaliencyServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListModels(self, request, context):
-        """Models in the server's repository.
+        """Models in the server's repository, the ones that failed to load too (ready = false).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -27,7 +27,7 @@ from functools import partial
 import torch
 from torch import Tensor, nn
 
-from saliency_service.explainers._layer_capture import Recording, as_feature_map, layer_recorder
+from saliency_service.models.feature_maps import Recording, as_feature_map, layer_recorder
 
 _POOLING = (
     nn.MaxPool2d,

@@ -1,0 +1,83 @@
+"""What the transport hands to operations: each RPC's request as plain Python, and its caller.
+
+Images are still as sent (encoded bytes or a pixel array): operations price, admit and only then
+decode them. An image the transport could not read arrives as its error, so that it fails alone.
+Method names are the API's short names ("grad_cam"); parameters are plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from saliency_service.errors import InvalidRequest
+from saliency_service.images import RawImage
+from saliency_service.params import ParamValue
+
+Params = dict[str, ParamValue]
+ImageInput = RawImage | InvalidRequest
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The call-level controls of every RPC: who calls (fair shares), how urgently, until when.
+
+    `deadline` is a `time.monotonic()` time, None for none.
+    """
+
+    tenant: str = ""
+    priority: int = 0
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class PredictCall:
+    model: str
+    images: list[ImageInput]
+    top_k: int
+
+
+@dataclass(frozen=True)
+class ExplainItem:
+    """One image to explain: for its `targets`, else its `top_k` (0: 1) best classes."""
+
+    image: ImageInput
+    targets: tuple[int, ...] = ()
+    top_k: int = 0
+
+
+@dataclass(frozen=True)
+class ExplainCall:
+    model: str
+    method: str
+    items: list[ExplainItem]
+    params: Params = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AttackItem:
+    """One image to attack; None fields take the request's defaults (predicted label, ε)."""
+
+    image: ImageInput
+    label: int | None = None
+    target_class: int | None = None
+    eps: float | None = None
+
+
+@dataclass(frozen=True)
+class AttackCall:
+    model: str
+    method: str
+    items: list[AttackItem]
+    params: Params = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvaluateCall:
+    """A robustness report: accuracy under each attack at each ε, and map stability."""
+
+    model: str
+    images: list[ImageInput]
+    labels: list[int]
+    attacks: list[tuple[str, Params]]
+    epsilons: list[float]
+    stability_methods: list[str] = field(default_factory=list)

@@ -1,0 +1,128 @@
+"""Run an explainer over a batch: choose target classes, call the method, map back per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import cast
+
+import torch
+from torch import Tensor
+
+from saliency_service.engine.placement import stack_on
+from saliency_service.explainers.base import ExplainerSpec
+from saliency_service.explainers.localization import box_from_map
+from saliency_service.images import resize
+from saliency_service.models.loading import LoadedModel
+from saliency_service.params import ParamValue
+
+
+@dataclass(frozen=True)
+class ExplainInput:
+    """One valid image of a request: pixels at the model's input size, and what to explain."""
+
+    pixels: Tensor
+    original_size: tuple[int, int]
+    targets: tuple[int, ...]
+    top_k: int
+
+    @property
+    def rows(self) -> int:
+        """How many maps (rows through the method) the image asks for."""
+        return len(self.targets) or max(self.top_k, 1)
+
+
+@dataclass
+class ClassMap:
+    target: int
+    label: str
+    heatmap: Tensor
+    attributions: Tensor | None
+    image: Tensor | None
+    diagnostics: dict[str, float] = field(default_factory=dict)
+    box: tuple[int, int, int, int] | None = None
+    mask: Tensor | None = None
+
+
+@dataclass
+class ExplainOutput:
+    predicted_class: int
+    predicted_label: str
+    maps: list[ClassMap]
+
+
+def explain(
+    model: LoadedModel,
+    spec: ExplainerSpec,
+    params: dict[str, ParamValue],
+    items: list[ExplainInput],
+    chunk_size: int | None = None,
+) -> list[ExplainOutput]:
+    """Explain each item's target classes (its predicted class, or top_k, when none are given).
+
+    `params` are the request's resolved parameters, the method's own and the common ones
+    (operations/explain.py); a layer is named by text and taken from this model instance.
+    `chunk_size` caps the rows (images, noisy copies, path points) per pass of the methods
+    that chunk; the engine sets it from its budgets.
+    """
+    device = model.device
+    images = stack_on(device, [item.pixels for item in items])
+    with torch.no_grad():
+        logits = model.classifier(images)
+    predicted = logits.argmax(dim=1).tolist()
+    ranked = logits.argsort(dim=1, descending=True).tolist()
+    rows: list[int] = []
+    targets: list[int] = []
+    for i, item in enumerate(items):
+        wanted = item.targets or tuple(ranked[i][: max(item.top_k, 1)])
+        rows.extend([i] * len(wanted))
+        targets.extend(wanted)
+    row_index = torch.tensor(rows, device=device)
+    target_tensor = torch.tensor(targets, device=device)
+    own = method_arguments(model, spec, params, chunk_size)
+    result = spec.function(model.classifier, images[row_index], target_tensor, **own)
+    probabilities = logits.softmax(dim=1)[row_index, target_tensor]
+    row_logits = logits[row_index, target_tensor]
+
+    labels = model.config.labels
+    outputs = [ExplainOutput(predicted[i], labels[predicted[i]], []) for i in range(len(items))]
+    for r, (i, target) in enumerate(zip(rows, targets, strict=True)):
+        height, width = items[i].original_size
+        heatmap = resize(result.heatmap[r].float(), height, width)
+        diagnostics = {name: float(values[r]) for name, values in result.diagnostics.items()}
+        diagnostics["target_logit"] = float(row_logits[r])
+        diagnostics["target_probability"] = float(probabilities[r])
+        class_map = ClassMap(
+            target=target,
+            label=labels[target],
+            heatmap=heatmap.cpu(),
+            attributions=(
+                result.attributions[r].cpu()
+                if params["return_attributions"] and result.attributions is not None
+                else None
+            ),
+            image=None if result.image is None else result.image[r].cpu(),
+            diagnostics=diagnostics,
+        )
+        if params["localize"]:
+            boxes, masks = box_from_map(heatmap[None], cast(float, params["localize_threshold"]))
+            class_map.box = tuple(int(v) for v in boxes[0].tolist())  # type: ignore[assignment]
+            class_map.mask = masks[0].cpu()
+        outputs[i].maps.append(class_map)
+    return outputs
+
+
+def method_arguments(
+    model: LoadedModel,
+    spec: ExplainerSpec,
+    params: dict[str, ParamValue],
+    chunk_size: int | None = None,
+) -> dict[str, object]:
+    """The method's own parameters, a layer's name turned into this instance's module (the
+    name was checked when the request was planned), and `chunk_size` for methods that chunk."""
+    own: dict[str, object] = {p.name: params[p.name] for p in spec.params}
+    for p in spec.params:
+        if p.kind == "layer":
+            own[p.name] = model.classifier.layer(str(own[p.name] or model.default_layer))
+    if spec.chunks:
+        own["chunk_size"] = chunk_size
+    return own

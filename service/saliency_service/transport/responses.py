@@ -1,0 +1,212 @@
+"""Operations' results → protobuf responses; each image's own error in its place."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+import torch
+from saliency_client import _methods
+from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
+
+from saliency_service.errors import SaliencyError
+from saliency_service.models.loading import LoadedModel
+from saliency_service.operations.attack_batch import AttackOutcome
+from saliency_service.operations.evaluate import Report
+from saliency_service.operations.explain_batch import ExplainOutput
+from saliency_service.operations.predict import ClassScore
+from saliency_service.operations.service import Catalogue, Limits
+from saliency_service.params import Param, ParamValue
+from saliency_service.transport.status import code_of
+
+T = TypeVar("T")
+M = TypeVar("M")
+
+
+def tensor(values: torch.Tensor | np.ndarray) -> pb.Tensor:
+    """A float32 proto Tensor."""
+    data = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+    data = np.ascontiguousarray(data, dtype="<f4")
+    return pb.Tensor(shape=data.shape, dtype=pb.DTYPE_FLOAT32, data=data.tobytes())
+
+
+def hwc(chw: torch.Tensor) -> pb.Tensor:
+    """A (C, H, W) torch image as a (H, W, C) proto Tensor."""
+    return tensor(chw.permute(1, 2, 0))
+
+
+def item_error(error: BaseException) -> pb.ItemError:
+    code, text = code_of(error)
+    return pb.ItemError(code=code.value[0], message=text)
+
+
+def per_item(
+    results: Sequence[T | SaliencyError], convert: Callable[[T], M], message: Callable[..., M]
+) -> list[M]:
+    """Each image's result converted, or a message carrying only its error."""
+    return [
+        message(error=item_error(r)) if isinstance(r, SaliencyError) else convert(r)
+        for r in results
+    ]
+
+
+def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
+    config = model.config
+    return pb.ModelInfo(
+        name=config.name,
+        architecture=config.kind,
+        input_height=config.height,
+        input_width=config.width,
+        input_channels=config.channels,
+        mean=config.mean,
+        std=config.std,
+        labels=config.labels,
+        default_cam_layer=model.default_layer or "",
+        layers=model.layers,
+        onnx_max_abs_logit_gap=model.onnx_max_abs_gap,
+        onnx_max_rel_logit_gap=model.onnx_max_rel_gap,
+        device=str(model.device),
+        pass_seconds=pass_seconds,
+        ready=True,
+    )
+
+
+def not_ready_model_info(name: str, reason: str) -> pb.ModelInfo:
+    return pb.ModelInfo(name=name, ready=False, status=reason)
+
+
+def limits(values: Limits) -> pb.Limits:
+    return pb.Limits(
+        max_items_per_request=values.max_items_per_request,
+        max_request_seconds=values.max_request_seconds,
+        max_message_bytes=values.max_message_bytes,
+        max_image_pixels=values.max_image_pixels,
+        max_queue_size=values.max_queue_size,
+        max_queued_seconds=values.max_queued_seconds,
+        tenant_share=values.tenant_share,
+        slice_ms=values.slice_ms,
+    )
+
+
+def value(python: ParamValue) -> pb.Value:
+    if python is None:
+        return pb.Value()
+    if isinstance(python, bool):
+        return pb.Value(flag=python)
+    if isinstance(python, (int, float)):
+        return pb.Value(number=float(python))
+    if isinstance(python, str):
+        return pb.Value(text=python)
+    return pb.Value(tensor=tensor(python))
+
+
+def param_spec(param: Param) -> pb.ParamSpec:
+    kind = "text" if param.kind == "layer" else param.kind
+    return pb.ParamSpec(
+        name=param.name,
+        type=kind,
+        default=value(param.default),
+        minimum=param.minimum,
+        maximum=param.maximum,
+        choices=param.choices,
+        description=param.description,
+    )
+
+
+def methods(catalogue: Catalogue) -> pb.ListMethodsResponse:
+    infos = [
+        pb.MethodInfo(
+            name=spec.name,
+            explain=_methods.explain_method(spec.name),
+            description=spec.description,
+            params=[param_spec(p) for p in params],
+        )
+        for spec, params in catalogue.explainers
+    ]
+    infos += [
+        pb.MethodInfo(
+            name=spec.name,
+            attack=_methods.attack_method(spec.name),
+            description=spec.description,
+            params=[param_spec(p) for p in params],
+        )
+        for spec, params in catalogue.attacks
+    ]
+    return pb.ListMethodsResponse(methods=infos, limits=limits(catalogue.limits))
+
+
+def prediction(scores: list[ClassScore]) -> pb.Prediction:
+    return pb.Prediction(
+        top=[
+            pb.ClassScore(index=s.index, label=s.label, logit=s.logit, probability=s.probability)
+            for s in scores
+        ]
+    )
+
+
+def explain_result(output: ExplainOutput) -> pb.ExplainResult:
+    result = pb.ExplainResult(
+        predicted_class=output.predicted_class, predicted_label=output.predicted_label
+    )
+    for m in output.maps:
+        explanation = result.explanations.add(
+            target=m.target, label=m.label, heatmap=tensor(m.heatmap), diagnostics=m.diagnostics
+        )
+        if m.attributions is not None:
+            explanation.attributions.CopyFrom(hwc(m.attributions))
+        if m.image is not None:
+            explanation.image.CopyFrom(hwc(m.image))
+        if m.box is not None and m.mask is not None:
+            x0, y0, x1, y1 = m.box
+            explanation.box.CopyFrom(pb.BoundingBox(x0=x0, y0=y0, x1=x1, y1=y1))
+            explanation.mask.CopyFrom(tensor(m.mask.float()))
+    return result
+
+
+def attack_result(outcome: AttackOutcome) -> pb.AttackResult:
+    return pb.AttackResult(
+        adversarial=hwc(outcome.adversarial),
+        label_before=outcome.label_before,
+        label_after_torch=outcome.label_after_torch,
+        label_after_onnx=outcome.label_after_onnx,
+        success=outcome.success,
+        engines_agree=outcome.engines_agree,
+        linf=outcome.linf,
+        l2=outcome.l2,
+        target_class=outcome.target_class,
+        eps=outcome.eps,
+    )
+
+
+def evaluate_report(report: Report) -> pb.EvaluateReport:
+    return pb.EvaluateReport(
+        clean_accuracy=report.clean_accuracy,
+        curves=[
+            pb.AccuracyCurve(
+                attack=_methods.attack_method(c.attack),
+                epsilons=c.epsilons,
+                accuracy=c.accuracy,
+                onnx_accuracy=c.onnx_accuracy,
+            )
+            for c in report.curves
+        ],
+        stability=[
+            pb.SaliencyStability(
+                method=_methods.explain_method(s.method),
+                attack=_methods.attack_method(s.attack),
+                eps=s.eps,
+                spearman=s.spearman,
+                ssim=s.ssim,
+                mean_spearman=_mean(s.spearman),
+                mean_ssim=_mean(s.ssim),
+            )
+            for s in report.stability
+        ],
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
