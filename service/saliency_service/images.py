@@ -169,7 +169,8 @@ def _header_size(image: RawImage, what: str) -> tuple[int, int]:
         raise InvalidRequest(f"{what}: image is empty: send PNG/JPEG bytes or a pixel tensor")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # As in `_decode`: huge sizes are checked by the caller; corrupt EXIF is skipped.
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(image), formats=("PNG", "JPEG")) as img:
                 width, height = img.size
                 if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:
