@@ -117,8 +117,10 @@ def test_integrated_gradients_reports_its_true_completeness_gap(client, batch, l
         assert d["score_delta"] == pytest.approx(delta, abs=1e-3)
         gap = float(explanation.attributions.astype(np.float64).sum()) - delta
         assert d["completeness_gap"] == pytest.approx(gap, abs=1e-3)
-        # Adaptive steps: within 1 % of |f(x) − f(x')|, unless the step cap was reached.
-        assert abs(gap) <= 0.01 * abs(delta) + 1e-4 or d["steps"] == 1024
+        # Adaptive steps: within 1 % of |f(x) − f(x')|, or the answer says it is not (the
+        # best of 32 … 1024 points is returned, not always 1024's: the gap is not monotone).
+        assert d["tolerance_met"] == float(d["relative_completeness_gap"] <= 0.01)
+        assert abs(gap) <= 0.01 * abs(delta) + 1e-4 or d["tolerance_met"] == 0.0
 
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])
