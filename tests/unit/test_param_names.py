@@ -5,7 +5,7 @@ A parameter travels as `client.explain(..., name=value)` / `client.attack(..., n
 name with one of their own arguments cannot be sent that way (Integrated Gradients' quadrature
 rule, once called `method`, could not). The exceptions are arguments that set that very
 parameter: `eps` (the client's per-image budget; one number becomes the request's `eps`) and
-the CLI attack's `--eps` and `--steps`.
+the CLI attack's `--eps` and `--steps`. The web page refuses the client's argument names too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-from saliency_client import AsyncSaliencyClient, SaliencyClient, cli
+from saliency_client import AsyncSaliencyClient, SaliencyClient, _cli_support, cli
 from saliency_service.attacks import ATTACKS
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.operations.attack import COMMON_PARAMS as ATTACK_COMMON
@@ -56,7 +56,12 @@ def test_no_attack_parameter_is_a_client_argument(client: type) -> None:
 def test_no_parameter_is_a_cli_option_or_refused_by_param(command: str, names: set[str]) -> None:
     assert names & _options(command) <= SETS_THE_PARAMETER
     for name in names - SETS_THE_PARAMETER:
-        assert cli._param(f"{name}=1")[0] == name  # --param accepts it
+        assert _cli_support.param(f"{name}=1")[0] == name  # --param accepts it
+
+
+def test_no_parameter_is_refused_by_the_web_page() -> None:
+    fields = pytest.importorskip("saliency_client.web.fields")  # the client's `web` extra
+    assert not ((EXPLAIN_PARAMS | ATTACK_PARAMS) & fields._RESERVED)
 
 
 def test_the_checks_see_the_arguments_they_guard() -> None:
