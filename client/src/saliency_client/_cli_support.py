@@ -124,14 +124,15 @@ def read_image(path: str) -> tuple[bytes, npt.NDArray[np.uint8]]:
         return data, decode_png(data)
     except ValueError as png_error:
         try:
-            from PIL import Image  # optional: only for formats the built-in codec cannot read
+            from PIL import Image, ImageOps  # optional: for formats the built-in codec cannot read
         except ImportError:
             raise ValueError(
                 f"cannot read {path}: {png_error}; install Pillow for other formats "
                 "(pip install 'saliency-client[images]')"
             ) from None
     with Image.open(path) as image:
-        return data, np.asarray(image.convert("RGB"))
+        # Upright as the server decodes it, so the map lies over the picture it explains.
+        return data, np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
 def find_model(client: SaliencyClient, name: str | None) -> ModelInfo:

@@ -9,8 +9,12 @@ linear layer with K inputs and one output per class must reproduce the logits fr
 feature map (or from the pooled ReLU of it: DenseNet applies `F.relu` after its last module).
 A linear layer is an `nn.Linear` or any module holding a (classes, K) `weight` and a (classes,)
 `bias` or none: an exported program unflattened to modules keeps its `fc` as such a module,
-whose graph calls `aten.linear`.
-Otherwise CAM is undefined and `UnsupportedMethod` says why. The family's ReLU is applied.
+whose graph calls `aten.linear`. Otherwise CAM is undefined and `UnsupportedMethod` says why.
+
+The map is returned as eq. 2 defines it, negative evidence included: no ReLU, unlike Grad-CAM
+(whose eq. 2 has one) and pytorch-grad-cam, which applies one to every method. `relu=True`
+clamps it at zero at the layer's resolution, as the rest of the family does. With an integer
+upsampling factor the map's mean plus the class bias is then still the logit (eq. 1).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ def cam(
     targets: Tensor,
     *,
     layer: nn.Module,
+    relu: bool = False,
     chunk_size: int | None = None,
 ) -> Explanation:
     """CAM of each image for its target class at `layer`, the feature map the pool reads.
@@ -42,10 +47,11 @@ def cam(
         images: the batch, not modified.
         targets: the class explained for each row.
         layer: the module whose output is globally average-pooled into the final linear layer.
+        relu: clamp the map at zero (before upsampling), as Grad-CAM does; off by default.
         chunk_size: most images per forward pass; None for all at once.
 
     Returns:
-        `heatmap`: ReLU(Σ_k w^c_k A^k) upsampled to (H, W), raw.
+        `heatmap`: Σ_k w^c_k A^k (ReLU'd if `relu`) upsampled to (H, W), raw.
 
     Raises:
         InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
@@ -58,7 +64,8 @@ def cam(
     def at_layer(part: Tensor, part_targets: Tensor) -> Tensor:
         activations, logits = capture_activations(model, layer, part, part_targets)
         features, weight = _pooled_linear_head(model, layer, activations, logits)
-        return weighted_sum(features, weight[part_targets].detach()).clamp_min(0)
+        maps = weighted_sum(features, weight[part_targets].detach())
+        return maps.clamp_min(0) if relu else maps
 
     return explanation(in_chunks(at_layer, images, targets, chunk_size), images)
 

@@ -130,6 +130,7 @@ def plan_explain(
     """
     spec = explainer(call.method)
     check_forward_only(model, spec.name, spec.forward_only, "explanation method")
+    spec.check_model(model.classifier)
     params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
     spec.check(params)
     if params["return_attributions"] and not spec.attributions:
