@@ -37,6 +37,8 @@ from saliency_client.png import decode_png, encode_png
 from saliency_client.results import (
     AccuracyCurve,
     AttackResult,
+    AutoAttackResult,
+    AutoAttackStage,
     ClassExplanation,
     ClassScore,
     EvaluateReport,
@@ -61,6 +63,8 @@ __all__ = [
     "AlreadyExists",
     "AsyncSaliencyClient",
     "AttackResult",
+    "AutoAttackResult",
+    "AutoAttackStage",
     "Cancelled",
     "ClassExplanation",
     "ClassScore",

@@ -10,16 +10,20 @@ import math
 from collections.abc import Mapping
 from typing import cast
 
+from saliency_service.attacks.apgd import APGD_CE, APGD_T
+from saliency_service.attacks.autoattack import AUTOATTACK
 from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.attacks.bim import bim
 from saliency_service.attacks.cw import cw_l2
 from saliency_service.attacks.deepfool import deepfool
+from saliency_service.attacks.fab import FAB_T
 from saliency_service.attacks.fgsm import fgsm
 from saliency_service.attacks.mi_fgsm import mi_fgsm
 from saliency_service.attacks.minimal_epsilon import INNER_ATTACKS, minimal_epsilon
 from saliency_service.attacks.pgd import pgd
 from saliency_service.attacks.pgd_l2 import pgd_l2
 from saliency_service.attacks.simba import simba
+from saliency_service.attacks.square import SQUARE
 from saliency_service.attacks.targets import TARGET_MODES, choose_targets
 from saliency_service.params import Param
 
@@ -214,4 +218,9 @@ ATTACKS: dict[str, AttackSpec] = {
         passes=_simba_passes,
         forward_only=True,
     ),
+    "apgd_ce": APGD_CE,
+    "apgd_t": APGD_T,
+    "fab_t": FAB_T,
+    "square": SQUARE,
+    "autoattack": AUTOATTACK,
 }

@@ -99,12 +99,17 @@ def plan_attack(
     """Check everything about the request that is not one image's.
 
     Raises:
-        UnsupportedMethod: the server has no such attack.
+        UnsupportedMethod: the server has no such attack, or the model has too few classes for it.
         InvalidRequest: a parameter is unknown or out of range; a target mode the attack
             cannot follow.
     """
     spec = attacker(call.method)
     check_forward_only(model, spec.name, spec.forward_only, "attack")
+    if model.config.num_classes < spec.min_classes:
+        raise UnsupportedMethod(
+            f"attack {spec.name!r} needs a model with at least {spec.min_classes} classes; "
+            f"model {model.config.name!r} has {model.config.num_classes}"
+        )
     params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
     if not spec.targeted and params["target_mode"] != "none":
         raise InvalidRequest(

@@ -34,6 +34,12 @@ from saliency_service.operations.calls import (
     ExplainCall,
     ExplainItem,
 )
+from saliency_service.operations.ensemble import (
+    EnsemblePlan,
+    EnsembleResult,
+    plan_ensemble,
+    run_ensemble,
+)
 from saliency_service.operations.explain import ExplainPlan, plan_explain
 from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput
 from saliency_service.operations.inputs import model_input
@@ -66,6 +72,7 @@ class Report:
     curves: list[Curve]
     stability: list[Stability]
     model_version: str = ""
+    autoattack: list[EnsembleResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,10 +90,12 @@ class EvaluatePlan:
     epsilons: list[float]
     explainers: list[ExplainPlan]
     call: EvaluateCall
+    ensemble: EnsemblePlan | None = None
 
     @property
     def stages(self) -> int:
-        return len(self.attacks) * (len(self.epsilons) + len(self.explainers))
+        ensemble = self.ensemble.stages if self.ensemble else 0
+        return len(self.attacks) * (len(self.epsilons) + len(self.explainers)) + ensemble
 
     def seconds(self) -> float:
         """Estimated device-seconds of the whole report (stability on every image, at most)."""
@@ -97,7 +106,8 @@ class EvaluatePlan:
                 total += plan.price(AttackItem(b"", eps=eps), size).seconds
             for explainer in self.explainers:
                 total += 2 * explainer.price(ExplainItem(b""), size).seconds
-        return total * len(self.call.images)
+        images = len(self.call.images)
+        return total * images + (self.ensemble.seconds(images) if self.ensemble else 0.0)
 
 
 def plan_evaluate(
@@ -109,9 +119,9 @@ def plan_evaluate(
     Raises:
         InvalidRequest, UnsupportedMethod, InvalidLayer: what is wrong, before any work.
     """
-    if not call.attacks:
-        raise InvalidRequest("an evaluation needs at least one attack")
-    if not 1 <= len(call.epsilons) <= MAX_EPSILONS:
+    if not call.attacks and call.autoattack is None:
+        raise InvalidRequest("an evaluation needs at least one attack, or autoattack")
+    if call.attacks and not 1 <= len(call.epsilons) <= MAX_EPSILONS:
         raise InvalidRequest(f"give 1 to {MAX_EPSILONS} epsilons, got {len(call.epsilons)}")
     attacks = []
     for method, params in call.attacks:
@@ -133,7 +143,8 @@ def plan_evaluate(
     for index, label in enumerate(call.labels):
         if not 0 <= label < classes:
             raise InvalidRequest(f"image {index}: label {label} is not in 0..{classes - 1}")
-    return EvaluatePlan(model, attacks, list(call.epsilons), explainers, call)
+    ensemble = plan_ensemble(model, call.autoattack, call.epsilons, row_seconds, max_pixels)
+    return EvaluatePlan(model, attacks, list(call.epsilons), explainers, call, ensemble)
 
 
 async def evaluate(
@@ -177,10 +188,25 @@ async def evaluate(
                 )
                 stability[-1].eps = max(plan.epsilons)
                 stage += 1
+        ensemble: list[EnsembleResult] = []
+
+        def attack_rows(attack: AttackPlan, rows: list[int], eps: float) -> Any:
+            return _attack(attack, runner, caller, [pixels[i] for i in rows],
+                           [labels[i] for i in rows], eps)
+
+        ensemble_plan = plan.ensemble or EnsemblePlan([], [])
+        for eps in ensemble_plan.epsilons:
+            async for message in run_ensemble(ensemble_plan, eps, labels, attack_rows):
+                if isinstance(message, str):
+                    yield Progress(stage / plan.stages, message)
+                    stage += 1
+                else:
+                    ensemble.append(message)
+                    clean = clean or message.clean_predictions
     finally:
         runner.engine.admission.release(ticket)
     yield Progress(1.0, "done")
-    yield Report(_share(clean, labels), curves, stability, plan.model.config.version)
+    yield Report(_share(clean, labels), curves, stability, plan.model.config.version, ensemble)
 
 
 def _decode_all(plan: EvaluatePlan, max_pixels: int) -> list[torch.Tensor]:
