@@ -196,7 +196,7 @@ class _PooledHead(nn.Module):
 @pytest.mark.parametrize(
     ("head", "reason"),
     [
-        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no nn.Linear"),
+        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no linear layer"),
         (lambda: nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else"),
     ],
     ids=["two_linear_layers", "norm_before_linear"],
