@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from saliency_service.attacks._common import per_image
 from saliency_service.attacks._linf import project_linf
+from saliency_service.attacks._params import LINF_EPS
 from saliency_service.attacks._survivors import Survivors, start_noise, untargeted_only
 from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.params import Param
@@ -213,8 +214,6 @@ def _apgd_t_passes(params: Mapping[str, object]) -> float:
     return cast(int, params["target_count"]) * _apgd_passes(params)
 
 
-EPS = Param("eps", "number", 8 / 255, "L∞ budget in pixel units of [0, 1]", minimum=0.0,
-            maximum=1.0)
 STEPS = Param("steps", "integer", 100, "iterations of each run", minimum=1, maximum=10000)
 RESTARTS = Param("restarts", "integer", 1, "runs from new random starts, on the images the "
                  "earlier runs left correct", minimum=1, maximum=100)
@@ -229,7 +228,7 @@ _RHO = Param("rho", "number", 0.75, "a checkpoint halves the step when the loss 
 APGD_CE = AttackSpec(
     name="apgd_ce",
     function=apgd_ce,
-    params=(EPS, STEPS, RESTARTS, _RHO, SEED),
+    params=(LINF_EPS, STEPS, RESTARTS, _RHO, SEED),
     description="APGD-CE (Croce & Hein 2020): PGD with momentum and a step size that adapts "
     "per image, on the cross-entropy (L∞). AutoAttack's first attack.",
     targeted=False,
@@ -240,7 +239,7 @@ APGD_CE = AttackSpec(
 APGD_T = AttackSpec(
     name="apgd_t",
     function=apgd_t,
-    params=(EPS, STEPS, RESTARTS, TARGET_COUNT, _RHO, SEED),
+    params=(LINF_EPS, STEPS, RESTARTS, TARGET_COUNT, _RHO, SEED),
     description="APGD-T (Croce & Hein 2020): APGD on the targeted DLR loss towards each of the "
     "clean image's highest-scoring other classes in turn (L∞; models with at least 4 classes).",
     targeted=False,

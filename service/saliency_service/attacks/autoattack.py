@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 
 from torch import Tensor, nn
 
+from saliency_service.attacks._params import LINF_EPS
 from saliency_service.attacks._survivors import Survivors, misclassified, untargeted_only
 from saliency_service.attacks.apgd import (
     APGD_CE,
     APGD_T,
-    EPS,
     SEED,
     STEPS,
     TARGET_COUNT,
@@ -91,7 +91,7 @@ AUTOATTACK = AttackSpec(
     name="autoattack",
     function=autoattack,
     params=(
-        EPS,
+        LINF_EPS,
         STEPS,
         TARGET_COUNT,
         Param("queries", "integer", 5000, "Square's forward passes per image, at most",

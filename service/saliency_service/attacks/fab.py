@@ -22,13 +22,14 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image
+from saliency_service.attacks._params import LINF_EPS
 from saliency_service.attacks._survivors import (
     Survivors,
     misclassified,
     start_noise,
     untargeted_only,
 )
-from saliency_service.attacks.apgd import EPS, RESTARTS, SEED, STEPS, TARGET_COUNT
+from saliency_service.attacks.apgd import RESTARTS, SEED, STEPS, TARGET_COUNT
 from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.params import Param
 
@@ -166,7 +167,7 @@ FAB_T = AttackSpec(
     name="fab_t",
     function=fab_t,
     params=(
-        EPS,
+        LINF_EPS,
         STEPS,
         RESTARTS,
         TARGET_COUNT,

@@ -25,8 +25,9 @@ from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image
 from saliency_service.attacks._linf import project_linf
+from saliency_service.attacks._params import LINF_EPS
 from saliency_service.attacks._survivors import Survivors, misclassified, untargeted_only
-from saliency_service.attacks.apgd import EPS, RESTARTS, SEED
+from saliency_service.attacks.apgd import RESTARTS, SEED
 from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.params import Param
 
@@ -128,7 +129,7 @@ SQUARE = AttackSpec(
     name="square",
     function=square,
     params=(
-        EPS,
+        LINF_EPS,
         Param("queries", "integer", 5000, "forward passes per image and restart, at most",
               minimum=1, maximum=100000),
         RESTARTS,
