@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from saliency_service.training.perturbations import weak_saliency
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+from saliency_service.training.perturbations import weak_saliency
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,8 @@ class WithSaliency(LabelledImages):
 
 def collate(samples: Sequence[Sample]) -> Batch:
     """Stack samples; saliency only if every sample has one."""
-    maps = [s.saliency for s in samples]
-    saliency = None if any(m is None for m in maps) else torch.stack(maps)  # type: ignore[misc]
+    maps = [s.saliency for s in samples if s.saliency is not None]
+    saliency = torch.stack(maps) if len(maps) == len(samples) else None
     return Batch(torch.stack([s.image for s in samples]),
                  torch.tensor([s.label for s in samples], dtype=torch.int64), saliency)
 
@@ -128,13 +129,14 @@ class EpochBatches(Sampler[list[int]]):
             yield self.order[start : start + self.batch_size].tolist()
 
 
-def batches(images: LabelledImages, sampler: Sampler[list[int]], workers: int = 0) -> DataLoader:
+def batches(images: LabelledImages, sampler: Sampler[list[int]],
+            workers: int = 0) -> DataLoader[Sample]:
     """A loader of `images` in `sampler`'s batches, decoded by `workers` processes (0: here)."""
     return DataLoader(images, batch_sampler=sampler, num_workers=workers, collate_fn=collate)
 
 
 def in_order(images: LabelledImages, batch_size: int, workers: int = 0,
-             limit: int | None = None) -> DataLoader:
+             limit: int | None = None) -> DataLoader[Sample]:
     """The first `limit` samples (all by default) in order, for evaluation."""
     count = len(images) if limit is None else min(limit, len(images))
     chunks = [list(range(i, min(i + batch_size, count))) for i in range(0, count, batch_size)]

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch import Tensor, nn
+
 from saliency_service.attacks.autoattack import autoattack
 from saliency_service.attacks.pgd import pgd
 from saliency_service.training.data import LabelledImages, in_order
 from saliency_service.training.steps import attacking
-from torch import Tensor, nn
 
 PAPER_PGD_STEPS = 5
 

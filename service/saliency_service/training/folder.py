@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
+from torch import Tensor
+from torch.nn import functional as F
+
 from saliency_service.images import resize, to_pixels
 from saliency_service.training.data import LabelledImages, Sample
 from saliency_service.training.perturbations import boxes_region, weak_saliency
-from torch import Tensor
-from torch.nn import functional as F
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MASK_SUFFIX = ".mask.png"

@@ -13,10 +13,11 @@ the inner maximum found by signed-gradient ascent on the KL, projected onto the 
 from __future__ import annotations
 
 import torch
-from saliency_service.attacks._linf import project_linf
-from saliency_service.attacks.pgd import pgd_from
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from saliency_service.attacks._linf import project_linf
+from saliency_service.attacks.pgd import pgd_from
 
 
 def pgd_examples(model: nn.Module, images: Tensor, labels: Tensor, start: Tensor, eps: float,

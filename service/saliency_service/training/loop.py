@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+
 from saliency_service.training.checkpoint import TrainingState, load_checkpoint, save_checkpoint
 from saliency_service.training.data import Batch, EpochBatches, LabelledImages, batches, flip
 from saliency_service.training.evaluation import accuracy, pgd_accuracy
 from saliency_service.training.progress import ProgressBar
 from saliency_service.training.recipes import Recipe
 from saliency_service.training.steps import step_loss, training_examples
-from torch import nn
 
 WARM_UP = 0.15
 
@@ -139,9 +140,9 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, recipe: Recipe,
     examples = training_examples(model, recipe, batch, state.epoch, generator, settings.bfloat16)
     loss, logits = step_loss(model, recipe, batch, examples, settings.bfloat16)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
-    state.loss_sum += float(loss) * len(batch.labels)
+    state.loss_sum += float(loss.detach()) * len(batch.labels)
     state.correct += int((logits.argmax(dim=1) == batch.labels).sum())
     state.seen += len(batch.labels)
     state.step, state.batch = state.step + 1, state.batch + 1

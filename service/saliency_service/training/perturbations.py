@@ -14,8 +14,9 @@ reproducible and a resumed run draws what the uninterrupted one would have.
 from __future__ import annotations
 
 import torch
-from saliency_service.training.recipes import Recipe
 from torch import Tensor
+
+from saliency_service.training.recipes import Recipe
 
 # TRADES' start: x + 0.001·N(0, 1) (Zhang et al. 2019, the authors' code).
 TRADES_START_STD = 0.001

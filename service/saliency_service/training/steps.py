@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
 from saliency_service.training.data import Batch
 from saliency_service.training.inner import pgd_examples, trades_examples, trades_loss
 from saliency_service.training.perturbations import start_point
 from saliency_service.training.recipes import Recipe
-from torch import Tensor, nn
-from torch.nn import functional as F
 
 
 def precision(device: torch.device, bfloat16: bool) -> AbstractContextManager[object]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from torch import Tensor
+
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.explainers.base import Explanation
 from saliency_service.models.classifier import Classifier
@@ -21,7 +23,6 @@ from saliency_service.models.layers import default_cam_layer
 from saliency_service.params import ParamValue, resolve_params
 from saliency_service.training.data import LabelledImages, in_order
 from saliency_service.training.perturbations import saliency_signs
-from torch import Tensor
 
 GUIDED_GRAD_CAM_PLUS_PLUS = "guided_grad_cam_plus_plus"
 # Cheaper than the explainers' interactive defaults, which serve one image at a time.
@@ -88,8 +89,13 @@ def _explain(teacher: Classifier, images: Tensor, labels: Tensor, method: str,
     )
     for param in spec.params:
         if param.kind == "layer":
-            name = layer or default_cam_layer(teacher.network, tuple(images.shape[1:]))
+            name = layer or default_cam_layer(teacher.network, _shape(images))
             if name is None:
                 raise ValueError(f"{method}: the teacher has no layer for CAM methods")
             resolved[param.name] = teacher.layer(name)
     return spec.function(teacher, images, labels, **resolved)
+
+
+def _shape(images: Tensor) -> tuple[int, int, int]:
+    _, channels, height, width = images.shape
+    return channels, height, width
