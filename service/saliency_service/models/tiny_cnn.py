@@ -25,4 +25,5 @@ class TinyCNN(nn.Module):
         self.fc = nn.Linear(2 * width * POOLED * POOLED, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.pool(self.features(x)).flatten(1))
+        logits: Tensor = self.fc(self.pool(self.features(x)).flatten(1))
+        return logits
