@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,16 @@ def test_the_model_folder_holds_weights_config_report_and_curves(tmp_path: Path)
     for name, tensor in base.classifier.state_dict().items():
         assert torch.equal(again.classifier.state_dict()[name], tensor), name
     assert "name =" not in again.toml
+
+
+def test_bfloat16_training_steps_stay_finite() -> None:
+    data = toy(16, seed=1)
+    torch.manual_seed(0)
+    model = fresh_model("builtin:tiny_cnn", data, SIZE, SIZE).classifier
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    state = train(model, data, None, Recipe("trades", eps=EPS, steps=1),
+                  TrainSettings(epochs=1, batch_size=8, bfloat16=True))
+    assert state.step == 2 and math.isfinite(state.history[0]["loss"])
+    after = model.state_dict()
+    assert all(torch.isfinite(t).all() for t in after.values())
+    assert not torch.equal(after["network.fc.weight"], before["network.fc.weight"])
