@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from saliency_service.errors import InvalidRequest, SaliencyError
-from saliency_service.evaluation import spearman_rank_correlation, ssim
+from saliency_service.assessment.similarity import spearman_rank_correlation, ssim
 from saliency_service.images import header_size
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack import AttackPlan, attacker, plan_attack
