@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from saliency_client import _assess_cli
 from saliency_client.arrays import ParamValue
 from saliency_client.client import SaliencyClient
 from saliency_client.errors import SaliencyError
@@ -57,14 +58,19 @@ def _param(text: str) -> tuple[str, ParamValue]:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
     if name in _RESERVED:
         raise argparse.ArgumentTypeError(f"'{name}' is set by its own option, not --param")
+    return name, _value(raw)
+
+
+def _value(raw: str) -> ParamValue:
+    """true/false is a flag, then an integer, a number (or fraction), else text."""
     if raw.lower() in ("true", "false"):
-        return name, raw.lower() == "true"
+        return raw.lower() == "true"
     for convert in (int, _fraction):
         try:
-            return name, convert(raw)
+            return convert(raw)
         except ValueError:
             continue
-    return name, raw
+    return raw
 
 
 def _read_image(path: str) -> tuple[bytes, npt.NDArray[np.uint8]]:
@@ -121,6 +127,9 @@ def _methods(client: SaliencyClient, args: argparse.Namespace) -> int:
     for method in client.list_methods():
         params = ", ".join(f"{p.name}={p.default}" for p in method.params)
         rows.append([method.name, method.kind, params])
+    for metric in client.list_metrics():
+        params = ", ".join(f"{p.name}={p.default}" for p in metric.params)
+        rows.append([metric.name, f"metric ({metric.family})", params])
     _table(rows)
     return 0
 
@@ -187,6 +196,11 @@ def _attack(client: SaliencyClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _assess(client: SaliencyClient, args: argparse.Namespace) -> int:
+    model = _model(client, args.model)
+    return _assess_cli.run(client, args, model.name, lambda path: _read_image(path)[0], _out)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saliency", description="Explain and attack image classifiers on saliency-service."
@@ -205,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     command("models", _models, "list the server's models")
-    command("methods", _methods, "list explanation and attack methods")
+    command("methods", _methods, "list explanation and attack methods, and metrics")
     predict = command("predict", _predict, "print the best classes of images")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top-k", type=int, default=5)
@@ -218,6 +232,8 @@ def _parser() -> argparse.ArgumentParser:
     attack.add_argument("--steps", type=int)
     attack.add_argument("--label", type=int, help="true class (default: predicted)")
     explain.add_argument("--method", required=True)
+    assess = command("assess", _assess, "judge methods' maps of images by metrics")
+    _assess_cli.add_arguments(assess, _value)
     for sub in (explain, attack):
         sub.add_argument("image", metavar="IMAGE")
         sub.add_argument("--target-class", type=int)

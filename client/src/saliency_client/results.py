@@ -195,6 +195,87 @@ class EvaluateReport:
 
 
 @dataclass(frozen=True, eq=False)
+class MetricInfo:
+    """A metric `assess` computes."""
+
+    name: str
+    family: str
+    """"faithfulness", "randomisation", "robustness", "localisation" or "complexity"."""
+    description: str
+    params: tuple[ParamSpec, ...]
+    higher_is_better: bool
+    needs_ground_truth: bool
+    """It needs masks or boxes; images without them score NaN."""
+    per_map: bool
+    """`explain(..., assess="name")` may ask for it, into each map's diagnostics."""
+
+
+@dataclass(frozen=True, eq=False)
+class MetricResult:
+    """One metric of one method: per image (in request order), and its mean over the images
+    where it is defined (NaN values mean undefined: no ground truth, a map of zeros).
+
+    `curves` holds the curve behind each image's value where there is one (deletion,
+    insertion, ROAD: against the fraction of pixels removed, `curve_x`; model randomisation:
+    against the checkpoints, named in `curve_labels` by the last layer re-initialised).
+    """
+
+    name: str
+    settings: dict[str, ParamValue | None]
+    values: list[float]
+    mean: float
+    higher_is_better: bool
+    curve_x: list[float] = field(default_factory=list)
+    curve_labels: list[str] = field(default_factory=list)
+    curves: list[list[float]] = field(default_factory=list)
+    mean_curve: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodAssessment:
+    """Every metric of one method, in the order they were asked for."""
+
+    method: str
+    params: dict[str, ParamValue | None]
+    metrics: list[MetricResult]
+
+    def metric(self, name: str) -> MetricResult:
+        """The first result of metric `name`.
+
+        Raises:
+            KeyError: no such metric was assessed.
+        """
+        for result in self.metrics:
+            if result.name == name:
+                return result
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, eq=False)
+class AssessReport:
+    """How far each method's maps can be trusted: per image, the class assessed; per method,
+    every metric."""
+
+    targets: list[int]
+    methods: list[MethodAssessment]
+
+    def method(self, name: str) -> MethodAssessment:
+        """The first assessment of method `name`.
+
+        Raises:
+            KeyError: no such method was assessed.
+        """
+        for assessment in self.methods:
+            if assessment.method == name:
+                return assessment
+        raise KeyError(name)
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """method → metric → mean, the method × metric table."""
+        return {m.method: {r.name: r.mean for r in m.metrics} for m in self.methods}
+
+
+@dataclass(frozen=True, eq=False)
 class ExplainStreamResult(_Outcome):
     """The answer to one request of an explain stream.
 

@@ -82,7 +82,8 @@ def gaussian_inputs(
 
 def _differences(heatmaps: Tensor, maps: Tensor) -> Tensor:
     """‖Φ(y_k) − Φ(x)‖ per image and sample, (N, S)."""
-    return (maps.double() - heatmaps.double()[:, None]).flatten(2).norm(dim=2)
+    differences: Tensor = (maps.double() - heatmaps.double()[:, None]).flatten(2)
+    return differences.square().sum(dim=2).sqrt()
 
 
 def max_sensitivity(

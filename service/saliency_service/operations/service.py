@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from saliency_service.assessment import METRICS
+from saliency_service.assessment.base import MetricSpec
 from saliency_service.attacks import ATTACKS
 from saliency_service.attacks.base import AttackSpec
 from saliency_service.config import ServerConfig
@@ -20,8 +22,12 @@ from saliency_service.models.loading import LoadedModel
 from saliency_service.models.repository import ModelRepository
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import explain as explain_op
+from saliency_service.operations.assess import assess
+from saliency_service.operations.assess_plan import plan_assess
+from saliency_service.operations.assess_report import AssessReport
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.calls import (
+    AssessCall,
     AttackCall,
     Caller,
     EvaluateCall,
@@ -31,6 +37,7 @@ from saliency_service.operations.calls import (
 from saliency_service.operations.evaluate import Progress, Report, evaluate, plan_evaluate
 from saliency_service.operations.explain_batch import ExplainOutput
 from saliency_service.operations.predict import ClassScore, plan_predict
+from saliency_service.operations.probes import ForwardEngines
 from saliency_service.operations.runner import RequestRunner
 from saliency_service.params import Param
 
@@ -58,6 +65,7 @@ class Catalogue:
     explainers: list[tuple[ExplainerSpec, tuple[Param, ...]]]
     attacks: list[tuple[AttackSpec, tuple[Param, ...]]]
     limits: Limits
+    metrics: list[MetricSpec]
 
 
 class Operations:
@@ -70,6 +78,7 @@ class Operations:
         self.engine = engine
         self.config = config
         self.runner = RequestRunner(engine, config, metrics)
+        self.engines = ForwardEngines()
         self.limits = Limits(
             config.max_items_per_request,
             config.max_request_seconds,
@@ -105,6 +114,7 @@ class Operations:
             [(s, (*s.params, *explain_op.COMMON_PARAMS)) for s in EXPLAINERS.values()],
             [(s, (*s.params, *attack_op.COMMON_PARAMS)) for s in ATTACKS.values()],
             self.limits,
+            list(METRICS.values()),
         )
 
     async def predict(
@@ -148,6 +158,17 @@ class Operations:
             model, call, self.row_seconds(model.config.name), self.config.max_image_pixels
         )
         async for message in evaluate(plan, self.runner, caller):
+            yield message
+
+    async def assess(
+        self, call: AssessCall, caller: Caller
+    ) -> AsyncIterator[Progress | AssessReport]:
+        model = self.model(call.model)
+        self._check_count(len(call.items))
+        plan = plan_assess(
+            model, call, self.row_seconds(model.config.name), self.config.max_image_pixels
+        )
+        async for message in assess(plan, self.runner, self.engines, caller):
             yield message
 
     def _check_count(self, count: int) -> None:

@@ -131,6 +131,12 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
                     report = responses.evaluate_report(message)
                     yield pb.EvaluateResponse(progress=1.0, stage="report", report=report)
 
+    async def Assess(self, request: pb.AssessRequest, context: Any) -> AsyncIterator[Any]:
+        with self._observed("Assess", request.model):
+            caller = requests.caller(context, request.priority)
+            async for message in self.ops.assess(requests.assess(request), caller):
+                yield responses.assess_message(message)
+
     def _observed(self, rpc: str, model: str = "", method: str = "") -> Observation:
         return Observation(self.metrics, rpc, self.ops.label(model) if model else "", method)
 
