@@ -217,6 +217,23 @@ def test_cancelling_an_evaluate_stops_its_work(server: Server) -> None:
     cancelled_cleanly(server, "pgd")
 
 
+def test_cancelling_an_assess_stops_the_work_of_its_randomised_model(server: Server) -> None:
+    request = pb.AssessRequest(
+        model="shapes",
+        items=[pb.AssessItem(image=pixels(IMAGES[i])) for i in range(8)],
+        methods=[pb.ExplainSpec(method=IG, params={"steps": number(256)})],
+        metrics=[pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_MODEL_RANDOMISATION)],
+    )
+    stream = server.stub.Assess(request, timeout=600)
+    stages = iter(stream)
+    assert next(stages).stage == "integrated_gradients: maps"
+    assert next(stages).stage == "integrated_gradients: model_randomisation"
+    before = server.passes("integrated_gradients")
+    assert wait_until(lambda: server.passes("integrated_gradients") > before, timeout=120)
+    stream.cancel()
+    cancelled_cleanly(server, "integrated_gradients")
+
+
 def test_sigterm_with_an_evaluate_in_flight_exits_within_the_grace_period(
     repository: Path,
 ) -> None:

@@ -76,8 +76,9 @@ METRICS: dict[str, MetricSpec] = {
     "model_randomisation": RandomisationMetric(
         name="model_randomisation", family="randomisation",
         params=randomisation.RANDOMISATION_PARAMS,
-        description="similarity of the map with the map of the model whose layers are "
-        "re-initialised top-down (Adebayo et al. 2018); lower is better",
+        description="similarity of the map with the maps of the model as its layers are "
+        "re-initialised top-down, averaged over the cascade (Adebayo et al. 2018); lower is "
+        "better",
         higher_is_better=False, check=no_check, per_map=False,
         summarise=randomisation.model_randomisation,
     ),

@@ -5,8 +5,10 @@ B. Kim, "Sanity Checks for Saliency Maps", NeurIPS 2018, §3.1 (cascading random
 layers are re-initialised one by one from the top (the output) down, and after each the map of
 the same input and class is compared with the original map (Spearman rank correlation, SSIM or
 HOG similarity, of absolute values by default, as the paper does). A map that stays similar as
-the weights are destroyed explains little of the model: lower is better. The score is the
-similarity once every layer is random; the curve, the similarity after each checkpoint.
+the weights are destroyed explains little of the model: lower is better. The curve is the
+similarity after each checkpoint; the score its mean over the cascade (Quantus's
+`return_average_correlation`): the similarity once every layer is random says little by itself,
+since the last layers re-initialised (the first convolutions) change every method's map.
 
 Layers are the modules that hold parameters (or batch-norm statistics), in reverse definition
 order. Each is re-initialised as PyTorch initialises it (`reset_parameters`: Kaiming-uniform
@@ -125,7 +127,8 @@ def _compared(a: Tensor, b: Tensor, params: Params) -> Tensor:
 def model_randomisation(
     original: Tensor, randomised: Tensor, names: Sequence[str], params: Params
 ) -> Result:
-    """Similarity of each image's original map with its map after each checkpoint.
+    """Similarity of each image's original map with its map after each checkpoint, and its
+    mean over the checkpoints (those where it is defined: a map of zeros has no ranks).
 
     Shape:
         original: (N, H, W); randomised: (N, L, H, W); values (N,); curves (N, L), labelled
@@ -135,7 +138,8 @@ def model_randomisation(
     flat = randomised.flatten(0, 1)
     repeated = original[:, None].expand_as(randomised).flatten(0, 1)
     curves = _compared(repeated, flat, params).view(n, layers)
-    return Result(curves[:, -1], curves, [float(i) for i in range(1, layers + 1)], list(names))
+    return Result(curves.nanmean(dim=1), curves, [float(i) for i in range(1, layers + 1)],
+                  list(names))
 
 
 def off_classes(targets: Tensor, classes: int, seed: int) -> Tensor:

@@ -52,7 +52,8 @@ def ours(name: str, model: Classifier, images: Tensor, maps: Tensor, targets: Te
 
 @pytest.mark.parametrize("order", ["morf", "lerf"])
 def test_deletion_follows_quantus_pixel_flipping(model, images, maps, targets, order) -> None:
-    result, _ = ours("deletion", model, images, maps, targets, steps=24, order=order)
+    result, _ = ours("deletion", model, images, maps, targets, steps=24, order=order,
+                     replacement="black")
     # Quantus flips the highest values first (and refuses negative maps): least relevant first
     # is the map turned upside down.
     flipped = maps if order == "morf" else maps.amax() + 1.0 - maps

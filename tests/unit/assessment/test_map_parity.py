@@ -81,6 +81,7 @@ def test_cascading_randomisation_matches_quantus_mprt(model, images, targets, mo
     layers = [k for k in expected if k != "original"]
     assert names == layers
     assert max_rel_diff(result.curves, np.array([expected[k] for k in layers]).T) <= TOLERANCE
+    assert torch.allclose(result.values, result.curves.nanmean(dim=1))
     assert np.allclose(expected["original"], 1.0)
 
 
