@@ -125,33 +125,39 @@ def server(names: Sequence[str], batching: dict[str, float]) -> Iterator[Server]
     """
     with tempfile.TemporaryDirectory() as folder:
         repository = write_repository(Path(folder), names, batching)
-        port, metrics_port = _free_port(), _free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "saliency_service",
-                "--repository",
-                str(repository),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--metrics-port",
-                str(metrics_port),
-                "--devices",
-                "cpu",
-                "--log-level",
-                "ERROR",
-            ],
-        )
-        running = Server(f"127.0.0.1:{port}", metrics_port, process)
-        try:
-            _wait_until_serving(running.target, process)
+        with serve(repository, "--devices", "cpu") as running:
             yield running
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def serve(repository: Path, *flags: str) -> Iterator[Server]:
+    """`saliency-server` in its own process on `repository`, with further `flags`."""
+    port, metrics_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "saliency_service",
+            "--repository",
+            str(repository),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--log-level",
+            "ERROR",
+            *flags,
+        ],
+    )
+    running = Server(f"127.0.0.1:{port}", metrics_port, process)
+    try:
+        _wait_until_serving(running.target, process)
+        yield running
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def _free_port() -> int:

@@ -12,4 +12,11 @@ if ! command -v prometheus >/dev/null; then
     $sudo apt-get update -qq
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 fi
+# Quantus (the assessment metrics' oracle) pulls in OpenCV's GUI build, which needs libGL and
+# glib at import time; a bare machine has neither.
+if ! .venv/bin/python -c "import cv2" 2>/dev/null; then
+    sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgl1 libglib2.0-0 >/dev/null
+fi
 .venv/bin/python -m pytest "$@"

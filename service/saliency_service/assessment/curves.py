@@ -9,9 +9,9 @@ default, for both (the authors insert into a blur but delete to black): black pi
 over an image draw edges the model reads, so with a black replacement deleting pixels at random
 destroys the object's outline faster than deleting the object itself — on the demo model a
 random map then scores better than Grad-CAM (bench/assessment.py measures it); a blur removes
-information without adding any. The curve is the softmax probability of the explained class after each
-step, its x-axis the fraction of pixels removed (inserted), and the score its area, by the
-trapezoid rule over [0, 1]. A faithful map makes deletion fall fast (low area, better) and
+information without adding any. The curve is the softmax probability of the explained class
+after each step, its x-axis the fraction of pixels removed (inserted), and the score its area,
+by the trapezoid rule over [0, 1]. A faithful map makes deletion fall fast (low area, better) and
 insertion rise fast (high area, better). Removing the least relevant pixels first ("lerf")
 reverses what is better.
 """

@@ -22,7 +22,7 @@ from saliency_service.errors import InvalidRequest
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.calls import AssessCall, ExplainCall, ExplainItem
 from saliency_service.operations.explain import FORWARD, ExplainPlan, plan_explain
-from saliency_service.params import ParamValue, resolve_params
+from saliency_service.params import Param, ParamValue, resolve_params
 
 MAX_METHODS = 24
 MAX_METRICS = 32
@@ -42,6 +42,27 @@ def metric(name: str) -> MetricSpec:
             f"metric {name!r} is unset or unknown; valid: {', '.join(sorted(METRICS))}"
         )
     return spec
+
+
+@dataclass(frozen=True)
+class MetricEntry:
+    """A metric as ListMethods describes it."""
+
+    name: str
+    family: str
+    description: str
+    params: tuple[Param, ...]
+    higher_is_better: bool
+    needs_ground_truth: bool
+    per_map: bool
+
+
+def metric_entries() -> list[MetricEntry]:
+    return [
+        MetricEntry(spec.name, spec.family, spec.description, spec.params,
+                    spec.higher_is_better, isinstance(spec, MaskMetric), spec.per_map)
+        for spec in METRICS.values()
+    ]
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from saliency_service.assessment import METRICS
-from saliency_service.assessment.base import MetricSpec
 from saliency_service.attacks import ATTACKS
 from saliency_service.attacks.base import AttackSpec
 from saliency_service.config import ServerConfig
@@ -23,7 +21,7 @@ from saliency_service.models.repository import ModelRepository
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import explain as explain_op
 from saliency_service.operations.assess import assess
-from saliency_service.operations.assess_plan import plan_assess
+from saliency_service.operations.assess_plan import MetricEntry, metric_entries, plan_assess
 from saliency_service.operations.assess_report import AssessReport
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.calls import (
@@ -65,7 +63,7 @@ class Catalogue:
     explainers: list[tuple[ExplainerSpec, tuple[Param, ...]]]
     attacks: list[tuple[AttackSpec, tuple[Param, ...]]]
     limits: Limits
-    metrics: list[MetricSpec]
+    metrics: list[MetricEntry]
 
 
 class Operations:
@@ -114,7 +112,7 @@ class Operations:
             [(s, (*s.params, *explain_op.COMMON_PARAMS)) for s in EXPLAINERS.values()],
             [(s, (*s.params, *attack_op.COMMON_PARAMS)) for s in ATTACKS.values()],
             self.limits,
-            list(METRICS.values()),
+            metric_entries(),
         )
 
     async def predict(

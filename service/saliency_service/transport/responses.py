@@ -11,9 +11,9 @@ import torch
 from saliency_client import _methods
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 
-from saliency_service.assessment.base import MaskMetric, MetricSpec
 from saliency_service.errors import SaliencyError
 from saliency_service.models.loading import LoadedModel
+from saliency_service.operations.assess_plan import MetricEntry
 from saliency_service.operations.assess_report import AssessReport, MetricOutcome
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.evaluate import Progress, Report
@@ -143,7 +143,7 @@ def methods(catalogue: Catalogue) -> pb.ListMethodsResponse:
     )
 
 
-def metric_info(spec: MetricSpec) -> pb.MetricInfo:
+def metric_info(spec: MetricEntry) -> pb.MetricInfo:
     return pb.MetricInfo(
         name=spec.name,
         metric=_methods.metric(spec.name),
@@ -151,7 +151,7 @@ def metric_info(spec: MetricSpec) -> pb.MetricInfo:
         description=spec.description,
         params=[param_spec(p) for p in spec.params],
         higher_is_better=spec.higher_is_better,
-        needs_ground_truth=isinstance(spec, MaskMetric),
+        needs_ground_truth=spec.needs_ground_truth,
         per_map=spec.per_map,
     )
 

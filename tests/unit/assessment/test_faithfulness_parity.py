@@ -109,6 +109,9 @@ def test_linear_imputation_matches_quantus_noisy_linear_imputation() -> None:
         got = linear_imputation(image, mask.view(20, 17))
         assert max_rel_diff(got, expected) <= TOLERANCE
         assert torch.equal(got.view(3, -1)[:, ~mask], image.view(3, -1)[:, ~mask])
+    # Everything removed: no boundary to take values from.
+    assert torch.equal(linear_imputation(image, torch.ones(20, 17, dtype=torch.bool)),
+                       torch.zeros_like(image))
 
 
 @pytest.mark.parametrize("order", ["morf", "lerf"])
