@@ -76,6 +76,8 @@ class _Method:
     heatmaps: Tensor = field(default_factory=lambda: torch.empty(0))
     targets: list[int] = field(default_factory=list)
     results: dict[int, Result] = field(default_factory=dict)
+    # Randomised models' maps by (seed, checkpoints): one cascade serves every similarity.
+    randomised: dict[tuple[int, int], list[RandomisedMaps]] = field(default_factory=dict)
 
 
 Step = Callable[[_Method], Coroutine[Any, Any, None]]
@@ -171,14 +173,16 @@ class _Run:
 
     def _randomised(self, index: int, spec: RandomisationMetric, params: Params) -> Step:
         async def step(state: _Method) -> None:
-            job = randomisation_job(state.plan, integer(params, "seed"),
-                                    integer(params, "checkpoints"))
-            items = [ExplainInput(image, self.size, (target,), 0)
-                     for image, target in zip(self.inputs.images, state.targets, strict=True)]
-            maps_each = checkpoint_count(self.plan.model.classifier.network, params) + 1
-            cost = maps_each * self.plan.explain_seconds(state.plan)
-            outputs: list[RandomisedMaps] = computed(
-                await self.runner.batch(job, items, [cost] * len(items), self.caller))
+            key = (integer(params, "seed"), integer(params, "checkpoints"))
+            if key not in state.randomised:
+                job = randomisation_job(state.plan, *key)
+                items = [ExplainInput(image, self.size, (target,), 0) for image, target
+                         in zip(self.inputs.images, state.targets, strict=True)]
+                maps_each = checkpoint_count(self.plan.model.classifier.network, params) + 1
+                cost = maps_each * self.plan.explain_seconds(state.plan)
+                state.randomised[key] = computed(
+                    await self.runner.batch(job, items, [cost] * len(items), self.caller))
+            outputs = state.randomised[key]
             original = torch.stack([o.original for o in outputs])
             maps = torch.stack([o.maps for o in outputs])
             state.results[index] = await self._decode(spec.summarise, original, maps,

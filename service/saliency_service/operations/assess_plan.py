@@ -91,13 +91,18 @@ class AssessPlan:
 
     def maps_per_image(self) -> int:
         """Maps each method makes of an image: its own, the explained metrics' inputs', and
-        the randomised models' (one original and one per checkpoint)."""
+        the randomised models' (one original and one per checkpoint, shared by the metrics
+        that randomise alike)."""
         count = 1
+        cascades = set()
         for m in self.metrics:
             if isinstance(m.spec, ExplainedMetric):
                 count += m.spec.samples(m.params)
             elif isinstance(m.spec, RandomisationMetric):
-                count += checkpoint_count(self.model.classifier.network, m.params) + 1
+                cascades.add((m.params["seed"], m.params["checkpoints"]))
+        for _, checkpoints in cascades:
+            count += checkpoint_count(self.model.classifier.network, {"checkpoints":
+                                                                      checkpoints}) + 1
         return count
 
     def probes_per_image(self) -> int:
