@@ -258,3 +258,44 @@ def test_an_assessment_over_the_cost_cap_is_refused_before_it_starts(client, bat
                       metrics={"max_sensitivity": {"samples": 1024}},
                       progress=lambda _f, stage: stages.append(stage))
     assert stages == []
+
+
+def test_hostile_assess_messages_get_short_clean_statuses(grpc_target, batch) -> None:  # type: ignore[no-untyped-def]
+    image = pb.Image(pixels=pb.Tensor(shape=[64, 64, 3], dtype=pb.DTYPE_UINT8,
+                                      data=batch.images[0].tobytes()))
+    grad_cam = [pb.ExplainSpec(method=pb.EXPLAIN_METHOD_GRAD_CAM)]
+    deletion = [pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_DELETION)]
+    pointing = [pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_POINTING_GAME)]
+    hostile = [
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image)], methods=grad_cam,
+                         metrics=[pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_DELETION,
+                                                params={"steps": pb.Value(number=math.nan)})]),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image)], methods=grad_cam,
+                         metrics=[pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_DELETION,
+                                                params={"x" * 100_000: pb.Value(flag=True)})]),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image, mask=pb.Tensor(
+            shape=[0, 2**62], dtype=pb.DTYPE_UINT8))], methods=grad_cam, metrics=pointing),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image, mask=pb.Tensor(
+            shape=[2, 2, 2], dtype=pb.DTYPE_UINT8, data=bytes(8)))], methods=grad_cam,
+            metrics=pointing),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image, boxes=[
+            pb.BoundingBox(x0=-5, y0=0, x1=2**31 - 1, y1=3)])], methods=grad_cam,
+            metrics=pointing),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image, target=2**31 - 1)],
+                         methods=grad_cam, metrics=deletion),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image)], methods=grad_cam,
+                         metrics=deletion * 1000),
+        pb.AssessRequest(model=MODEL, items=[], methods=grad_cam, metrics=deletion),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=image)],
+                         methods=[pb.ExplainSpec(method=pb.EXPLAIN_METHOD_GRAD_CAM, params={
+                             "layer": pb.Value(text="y" * 100_000)})], metrics=deletion),
+        pb.AssessRequest(model=MODEL, items=[pb.AssessItem(image=pb.Image(encoded=b"junk"))],
+                         methods=grad_cam, metrics=deletion),
+    ]
+    with grpc.insecure_channel(grpc_target, options=[("grpc.enable_retries", 0)]) as channel:
+        stub = pb_grpc.SaliencyStub(channel)
+        for request in hostile:
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.Assess(request, timeout=60))
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request  # type: ignore[attr-defined]
+            assert len(refused.value.details()) < 400  # type: ignore[attr-defined]
