@@ -16,7 +16,6 @@ from typing import Any
 import grpc
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from saliency_client import InvalidArgument, ResourceExhausted, SaliencyClient, cli, encode_png
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
@@ -34,14 +33,13 @@ from saliency_service.assessment.running import (
     forward_metric,
     randomisation_metric,
 )
-from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import generate
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.models.classifier import Classifier
-from saliency_service.models.config import read_model_config
-from saliency_service.models.shapes_cnn import ShapesCNN
 from saliency_service.params import resolve_params
 from torch import Tensor, nn
+
+from tests.demo_model import demo_classifier
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"
@@ -69,11 +67,7 @@ def batch():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def local_model() -> Classifier:
-    config = read_model_config(DEMO_REPOSITORY / MODEL)
-    network = ShapesCNN(num_classes=config.num_classes)
-    assert config.weights is not None
-    network.load_state_dict(safetensors.torch.load_file(str(config.weights)))
-    return Classifier(network, config.mean, config.std).eval().requires_grad_(False)
+    return demo_classifier()
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from saliency_client import SaliencyClient
 from saliency_service.assessment import METRICS
 from saliency_service.assessment.base import ForwardMetric
 from saliency_service.assessment.running import forward_metric
-from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import generate
-from saliency_service.models.classifier import Classifier
-from saliency_service.models.config import read_model_config
-from saliency_service.models.shapes_cnn import ShapesCNN
 from saliency_service.params import resolve_params
+
+from tests.demo_model import demo_classifier
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"
@@ -59,11 +56,7 @@ def test_grad_cam_deletes_faster_than_a_random_and_an_inverted_map(grpc_target: 
                                metrics={"deletion": {"steps": 12}}, targets=targets)
         explained = client.explain(list(batch.images), model=MODEL, method="grad_cam",
                                    targets=targets)
-    config = read_model_config(DEMO_REPOSITORY / MODEL)
-    network = ShapesCNN(num_classes=config.num_classes)
-    assert config.weights is not None
-    network.load_state_dict(safetensors.torch.load_file(str(config.weights)))
-    model = Classifier(network, config.mean, config.std).eval().requires_grad_(False)
+    model = demo_classifier()
     images = torch.from_numpy(batch.images).permute(0, 3, 1, 2).float() / 255
     grad_cam = torch.from_numpy(np.stack([r.heatmap for r in explained]))
     random = torch.rand(grad_cam.shape, generator=torch.Generator().manual_seed(0))

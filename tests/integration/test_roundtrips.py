@@ -5,15 +5,13 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from saliency_client import NotFound, SaliencyClient
-from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import CLASSES, generate
 from saliency_service.models.classifier import Classifier
-from saliency_service.models.config import read_model_config
-from saliency_service.models.shapes_cnn import ShapesCNN
+
+from tests.demo_model import demo_classifier
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"
@@ -27,11 +25,7 @@ def batch():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def local_model() -> Classifier:
     """The demo model loaded here, independently of the server, as the oracle for its numbers."""
-    config = read_model_config(DEMO_REPOSITORY / MODEL)
-    network = ShapesCNN(num_classes=config.num_classes)
-    assert config.weights is not None
-    network.load_state_dict(safetensors.torch.load_file(str(config.weights)))
-    return Classifier(network, config.mean, config.std).eval()
+    return demo_classifier()
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ holds, and `raise_for_error()` turns the error into an exception for code that p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from saliency_client.arrays import ParamValue
 from saliency_client.errors import SaliencyError
 
 Array = npt.NDArray[np.generic]
+_T = TypeVar("_T")
 
 
 class _Outcome:
@@ -245,10 +247,7 @@ class MethodAssessment:
         Raises:
             KeyError: no such metric was assessed.
         """
-        for result in self.metrics:
-            if result.name == name:
-                return result
-        raise KeyError(name)
+        return _first(self.metrics, name, lambda result: result.name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -265,10 +264,7 @@ class AssessReport:
         Raises:
             KeyError: no such method was assessed.
         """
-        for assessment in self.methods:
-            if assessment.method == name:
-                return assessment
-        raise KeyError(name)
+        return _first(self.methods, name, lambda assessment: assessment.method)
 
     def means(self) -> dict[str, dict[str, float]]:
         """method → metric → mean, the method × metric table."""
@@ -286,3 +282,10 @@ class ExplainStreamResult(_Outcome):
     request_id: str
     results: list[ExplainResult]
     error: SaliencyError | None = None
+
+
+def _first(items: Sequence[_T], name: str, key: Callable[[_T], str]) -> _T:
+    for item in items:
+        if key(item) == name:
+            return item
+    raise KeyError(name)
