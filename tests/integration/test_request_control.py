@@ -217,7 +217,9 @@ def test_cancelling_an_evaluate_stops_its_work(server: Server) -> None:
     cancelled_cleanly(server, "pgd")
 
 
-def test_cancelling_an_assess_stops_the_work_of_its_randomised_model(server: Server) -> None:
+def test_cancellation_and_deadlines_stop_an_assess_and_its_randomised_model(
+    server: Server,
+) -> None:
     request = pb.AssessRequest(
         model="shapes",
         items=[pb.AssessItem(image=pixels(IMAGES[i])) for i in range(8)],
@@ -232,6 +234,18 @@ def test_cancelling_an_assess_stops_the_work_of_its_randomised_model(server: Ser
     assert wait_until(lambda: server.passes("integrated_gradients") > before, timeout=120)
     stream.cancel()
     cancelled_cleanly(server, "integrated_gradients")
+
+    def dropped() -> float:
+        samples = server.samples()
+        return sum(value(samples, "saliency_dropped_items_total", model="shapes", reason=reason)
+                   for reason in ("deadline", "cancelled"))
+
+    before = dropped()
+    with pytest.raises(grpc.RpcError) as late:
+        list(server.stub.Assess(request, timeout=5))
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert wait_until(lambda: dropped() > before, timeout=120)
+    assert wait_until(server.idle, timeout=60)
 
 
 def test_sigterm_with_an_evaluate_in_flight_exits_within_the_grace_period(
