@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -117,21 +118,27 @@ class Server:
 
 
 @contextlib.contextmanager
-def server(names: Sequence[str], batching: dict[str, float]) -> Iterator[Server]:
+def server(
+    names: Sequence[str], batching: dict[str, float], address_space: int | None = None
+) -> Iterator[Server]:
     """`saliency-server` in its own process, serving a repository of `names`.
 
     Its own process, so that the benchmark's client threads never share its GIL, as in
-    production. No memory or chunking knob is set.
+    production. No memory or chunking knob is set. `address_space`: see `serve`.
     """
     with tempfile.TemporaryDirectory() as folder:
         repository = write_repository(Path(folder), names, batching)
-        with serve(repository, "--devices", "cpu") as running:
+        with serve(repository, "--devices", "cpu", address_space=address_space) as running:
             yield running
 
 
 @contextlib.contextmanager
-def serve(repository: Path, *flags: str) -> Iterator[Server]:
-    """`saliency-server` in its own process on `repository`, with further `flags`."""
+def serve(repository: Path, *flags: str, address_space: int | None = None) -> Iterator[Server]:
+    """`saliency-server` in its own process on `repository`, with further `flags`.
+
+    `address_space` caps the process's virtual memory (RLIMIT_AS, bytes), as a container's
+    limit would.
+    """
     port, metrics_port = _free_port(), _free_port()
     process = subprocess.Popen(
         [
@@ -150,6 +157,7 @@ def serve(repository: Path, *flags: str) -> Iterator[Server]:
             "ERROR",
             *flags,
         ],
+        preexec_fn=None if address_space is None else lambda: cap_address_space(address_space),
     )
     running = Server(f"127.0.0.1:{port}", metrics_port, process)
     try:
@@ -158,6 +166,11 @@ def serve(repository: Path, *flags: str) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def cap_address_space(limit: int) -> None:
+    """Cap this process's virtual memory at `limit` bytes: an allocation past it fails."""
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _free_port() -> int:

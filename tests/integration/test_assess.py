@@ -39,7 +39,7 @@ from saliency_service.models.classifier import Classifier
 from saliency_service.params import resolve_params
 from torch import Tensor, nn
 
-from tests.demo_model import demo_classifier
+from tests.integration.oracles import demo_classifier
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"

@@ -18,7 +18,7 @@ from saliency_service.assessment.running import forward_metric
 from saliency_service.demo.shapes import generate
 from saliency_service.params import resolve_params
 
-from tests.demo_model import demo_classifier
+from tests.integration.oracles import demo_classifier
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"

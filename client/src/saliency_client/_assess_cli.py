@@ -6,13 +6,13 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from saliency_client._cli_support import find_model, out, read_image, value
 from saliency_client.arrays import ParamValue
 from saliency_client.client import SaliencyClient
 from saliency_client.png import decode_png
@@ -21,32 +21,27 @@ from saliency_client.results import AssessReport
 Named = tuple[str, dict[str, ParamValue]]
 
 
-def named(parse_value: Callable[[str], ParamValue]) -> Callable[[str], Named]:
-    """A parser of NAME or NAME:PARAM=VALUE,PARAM=VALUE (values as --param reads them)."""
-
-    def parse(text: str) -> Named:
-        name, _, rest = text.partition(":")
-        params: dict[str, ParamValue] = {}
-        for pair in filter(None, rest.split(",")):
-            key, equals, raw = pair.partition("=")
-            if not equals or not key:
-                raise argparse.ArgumentTypeError(f"expected PARAM=VALUE after ':', got '{pair}'")
-            params[key] = parse_value(raw)
-        if not name:
-            raise argparse.ArgumentTypeError(f"expected NAME[:PARAM=VALUE,...], got '{text}'")
-        return name, params
-
-    return parse
+def named(text: str) -> Named:
+    """An argparse type: NAME or NAME:PARAM=VALUE,PARAM=VALUE (values as --param reads them)."""
+    name, _, rest = text.partition(":")
+    params: dict[str, ParamValue] = {}
+    for pair in filter(None, rest.split(",")):
+        key, equals, raw = pair.partition("=")
+        if not equals or not key:
+            raise argparse.ArgumentTypeError(f"expected PARAM=VALUE after ':', got '{pair}'")
+        params[key] = value(raw)
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME[:PARAM=VALUE,...], got '{text}'")
+    return name, params
 
 
-def add_arguments(sub: argparse.ArgumentParser,
-                  parse_value: Callable[[str], ParamValue]) -> None:
+def add_arguments(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("images", nargs="+", metavar="IMAGE")
     sub.add_argument("--method", dest="methods", action="append", required=True,
-                     type=named(parse_value), metavar="NAME[:PARAM=VALUE,...]",
+                     type=named, metavar="NAME[:PARAM=VALUE,...]",
                      help="an explanation method (repeatable)")
     sub.add_argument("--metric", dest="metrics", action="append", required=True,
-                     type=named(parse_value), metavar="NAME[:PARAM=VALUE,...]",
+                     type=named, metavar="NAME[:PARAM=VALUE,...]",
                      help="a metric (repeatable; `saliency methods` lists them)")
     sub.add_argument("--target-class", type=int, help="class to assess (default: predicted)")
     sub.add_argument("--mask", dest="masks", action="append", metavar="PNG",
@@ -55,8 +50,7 @@ def add_arguments(sub: argparse.ArgumentParser,
                      "values and curves) as JSON")
 
 
-def run(client: SaliencyClient, args: argparse.Namespace, model: str,
-        read_image: Callable[[str], bytes], out: Callable[[str], None]) -> int:
+def run(client: SaliencyClient, args: argparse.Namespace) -> int:
     """Send the assessment, show progress on stderr, print the method × metric table."""
     masks = None
     if args.masks:
@@ -70,7 +64,8 @@ def run(client: SaliencyClient, args: argparse.Namespace, model: str,
         sys.stderr.flush()
 
     report = client.assess(
-        [read_image(path) for path in args.images], model=model, methods=args.methods,
+        [read_image(path)[0] for path in args.images], model=find_model(client, args.model).name,
+        methods=args.methods,
         metrics=args.metrics, targets=args.target_class, masks=masks, progress=progress,
     )
     sys.stderr.write("\n")

@@ -109,7 +109,7 @@ async def assess(
     finally:
         runner.engine.admission.release(ticket)
     yield Progress(1.0, "done")
-    yield AssessReport(inputs.targets, outcomes)
+    yield AssessReport(inputs.targets, outcomes, plan.model.config.version)
 
 
 class _Run:
@@ -195,7 +195,7 @@ class _Run:
             probes, counts = await self._decode(self._probes, state, metrics)
             cost = FORWARD * state.plan.row_seconds
             scores: list[ProbeScore] = computed(await self.runner.batch(
-                self.engines.job(self.plan.model.config.name), probes, [cost] * len(probes),
+                self.engines.job(self.plan.model.key), probes, [cost] * len(probes),
                 self.caller))
             n = len(self.inputs.images)
             clean = _scores(scores[:n], state.targets, 1)

@@ -21,7 +21,12 @@ from saliency_service.assessment.randomisation import checkpoint_count
 from saliency_service.errors import InvalidRequest
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.calls import AssessCall, ExplainCall, ExplainItem
-from saliency_service.operations.explain import FORWARD, ExplainPlan, plan_explain
+from saliency_service.operations.explain import (
+    FORWARD,
+    ExplainPlan,
+    check_forward_only,
+    plan_explain,
+)
 from saliency_service.params import Param, ParamValue, resolve_params
 
 MAX_METHODS = 24
@@ -156,6 +161,8 @@ def plan_assess(
     metrics = []
     for name, given in call.metrics:
         spec = metric(name)
+        # Randomisation re-initialises the torch network's layers: an ONNX-only model has none.
+        check_forward_only(model, spec.name, not isinstance(spec, RandomisationMetric), "metric")
         params = resolve_params(spec.name, spec.params, given)
         spec.check(params, pixels)
         metrics.append(MetricPlan(spec, params))

@@ -48,6 +48,7 @@ class AssessReport:
 
     targets: list[int]
     methods: list[MethodOutcome]
+    model_version: str = ""
 
 
 def metric_outcome(plan: MetricPlan, result: Result) -> MetricOutcome:

@@ -64,6 +64,7 @@ class Report:
     clean_accuracy: float
     curves: list[Curve]
     stability: list[Stability]
+    model_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ async def evaluate(
     finally:
         runner.engine.admission.release(ticket)
     yield Progress(1.0, "done")
-    yield Report(_share(clean, labels), curves, stability)
+    yield Report(_share(clean, labels), curves, stability, plan.model.config.version)
 
 
 def _decode_all(plan: EvaluatePlan, max_pixels: int) -> list[torch.Tensor]:

@@ -82,7 +82,7 @@ class ExplainPlan:
         """Methods that hook no layer run on the replica with folded batch norms."""
         model, spec, params = self.model, self.spec, self.params
         return Job(
-            BatchKey(model.config.name, "explain", spec.name, params_key(params)),
+            BatchKey(model.key, "explain", spec.name, params_key(params)),
             lambda instance, items, rows: explain(instance, spec, params, items, chunk_size=rows),
             chunking="inside" if spec.chunks else "passes",
             rows=lambda item: cast(ExplainInput, item).rows,
@@ -138,6 +138,8 @@ def plan_explain(
         InvalidLayer: no such layer.
     """
     spec = explainer(call.method)
+    check_forward_only(model, spec.name, spec.forward_only, "explanation method")
+    spec.check_model(model.classifier)
     params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
     spec.check(params)
     if params["return_attributions"] and not spec.attributions:
@@ -152,6 +154,20 @@ def plan_explain(
         if param.kind == "layer":
             params[param.name] = layer_name(model, spec, params[param.name])
     return ExplainPlan(model, spec, params, row_seconds, max_pixels)
+
+
+def check_forward_only(model: LoadedModel, method: str, forward_only: bool, what: str) -> None:
+    """Raises UnsupportedMethod when `model` runs forward passes only and `method` needs more.
+
+    Forward-only methods say so in their registry record (`forward_only`).
+    """
+    if model.forward_only and not forward_only:
+        source = model.config.onnx.name if model.config.onnx is not None else "an ONNX file"
+        raise UnsupportedMethod(
+            f"{what} {method!r} needs the model's gradients or layers, and model "
+            f"{model.config.name!r} is served from {source!r} alone (ONNX Runtime: forward "
+            "passes only); methods that run on it: Predict, occlusion and black-box attacks"
+        )
 
 
 def layer_name(model: LoadedModel, spec: ExplainerSpec, given: ParamValue) -> str:

@@ -49,7 +49,8 @@ class ForwardEngines:
         self._lock = threading.Lock()
 
     def job(self, model: str) -> Job:
-        """Every probe of `model` shares one queue and may share any batch."""
+        """Every probe of `model` (a `LoadedModel.key`) shares one queue and may share any
+        batch."""
         return Job(
             BatchKey(model, "probe", "", ()),
             lambda instance, probes, _rows: self.score(instance, probes),
@@ -71,7 +72,7 @@ class ForwardEngines:
         ]
 
     def _logits(self, model: LoadedModel, images: Tensor) -> Tensor:
-        key = (model.config.name, str(model.device))
+        key = (model.key, str(model.device))
         with self._lock:
             onnx_faster = self._onnx_faster.get(key)
         if onnx_faster is None:

@@ -42,7 +42,7 @@ def randomisation_job(plan: ExplainPlan, seed: int, checkpoints: int) -> Job:
     spec, params = plan.spec, plan.params
     key = params_key({**params, "randomisation seed": seed, "checkpoints": checkpoints})
     return Job(
-        BatchKey(plan.model.config.name, "randomisation", spec.name, key),
+        BatchKey(plan.model.key, "randomisation", spec.name, key),
         lambda instance, items, rows: randomised(instance, plan, items, seed, checkpoints, rows),
         chunking="inside" if spec.chunks else "passes",
         foldable=False,

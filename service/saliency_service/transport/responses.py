@@ -18,6 +18,7 @@ from saliency_service.operations.assess_report import AssessReport, MetricOutcom
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.evaluate import Progress, Report
 from saliency_service.operations.explain_batch import ExplainOutput
+from saliency_service.operations.lifecycle import Change
 from saliency_service.operations.predict import ClassScore
 from saliency_service.operations.service import Catalogue, Limits
 from saliency_service.params import Param, ParamValue
@@ -54,7 +55,9 @@ def per_item(
     ]
 
 
-def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
+def model_info(
+    model: LoadedModel, pass_seconds: float, is_default: bool, status: str = ""
+) -> pb.ModelInfo:
     config = model.config
     return pb.ModelInfo(
         name=config.name,
@@ -72,11 +75,30 @@ def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
         device=str(model.device),
         pass_seconds=pass_seconds,
         ready=True,
+        status=status and f"still serving the earlier files; the newest failed to load: {status}",
+        version=config.version,
+        is_default_version=is_default,
+        revision=model.revision,
+        loaded_unix_s=model.loaded_at,
+        forward_only=model.forward_only,
+        instances=config.instances,
+        max_batch_size=config.max_batch_size or 0,
+        max_queue_delay_ms=config.max_queue_delay_ms or 0.0,
+        autocast=config.autocast or "",
     )
 
 
-def not_ready_model_info(name: str, reason: str) -> pb.ModelInfo:
-    return pb.ModelInfo(name=name, ready=False, status=reason)
+def not_ready_model_info(name: str, reason: str, version: str = "") -> pb.ModelInfo:
+    return pb.ModelInfo(name=name, ready=False, status=reason, version=version)
+
+
+def reload_response(changes: Sequence[Change]) -> pb.ReloadModelsResponse:
+    return pb.ReloadModelsResponse(
+        changes=[
+            pb.ModelChange(model=c.model, version=c.version, action=c.action, reason=c.reason)
+            for c in changes
+        ]
+    )
 
 
 def limits(values: Limits) -> pb.Limits:
@@ -201,6 +223,7 @@ def attack_result(outcome: AttackOutcome) -> pb.AttackResult:
 
 def evaluate_report(report: Report) -> pb.EvaluateReport:
     return pb.EvaluateReport(
+        model_version=report.model_version,
         clean_accuracy=report.clean_accuracy,
         curves=[
             pb.AccuracyCurve(
@@ -226,6 +249,13 @@ def evaluate_report(report: Report) -> pb.EvaluateReport:
     )
 
 
+def evaluate_message(message: Progress | Report) -> pb.EvaluateResponse:
+    """A progress message of the Evaluate stream, or its last one, carrying the report."""
+    if isinstance(message, Progress):
+        return pb.EvaluateResponse(progress=message.fraction, stage=message.stage)
+    return pb.EvaluateResponse(progress=1.0, stage="report", report=evaluate_report(message))
+
+
 def assess_message(message: Progress | AssessReport) -> pb.AssessResponse:
     """A progress message of the Assess stream, or its last one, carrying the report."""
     if isinstance(message, Progress):
@@ -244,6 +274,7 @@ def assess_report(report: AssessReport) -> pb.AssessReport:
             )
             for m in report.methods
         ],
+        model_version=report.model_version,
     )
 
 
