@@ -7,7 +7,7 @@ built-in PNG codec, or with Pillow (the `images` extra) for other formats.
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from saliency_client._cli_connection import add_connection_options, connect
 from saliency_client.arrays import ParamValue
 from saliency_client.client import SaliencyClient
 from saliency_client.errors import SaliencyError
@@ -24,8 +25,8 @@ from saliency_client.results import ModelInfo
 
 _Command = Callable[[SaliencyClient, argparse.Namespace], int]
 # Names the client's methods take as arguments of their own; the CLI has options for them.
-_RESERVED = {"images", "model", "method", "targets", "top_k", "priority", "labels",
-             "target_classes", "eps"}
+_RESERVED = frozenset({"images", "model", "method", "targets", "top_k", "priority", "labels",
+                       "target_classes", "eps"})
 
 
 def _out(line: str = "") -> None:
@@ -41,7 +42,7 @@ def _fraction(text: str) -> float:
         raise ValueError(f"'{text}' divides by zero") from None
 
 
-def _number(text: str) -> float:
+def parse_number(text: str) -> float:
     try:
         return _fraction(text)
     except ValueError:
@@ -50,12 +51,13 @@ def _number(text: str) -> float:
         ) from None
 
 
-def _param(text: str) -> tuple[str, ParamValue]:
-    """Parse NAME=VALUE: true/false is a flag, then an integer, a number, else text."""
+def parse_param(text: str, reserved: frozenset[str] = _RESERVED) -> tuple[str, ParamValue]:
+    """Parse NAME=VALUE: true/false is a flag, then an integer, a number, else text (also
+    used by `saliency bulk`, whose commands reserve other names)."""
     name, equals, raw = text.partition("=")
     if not equals or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
-    if name in _RESERVED:
+    if name in reserved:
         raise argparse.ArgumentTypeError(f"'{name}' is set by its own option, not --param")
     if raw.lower() in ("true", "false"):
         return name, raw.lower() == "true"
@@ -191,13 +193,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saliency", description="Explain and attack image classifiers on saliency-service."
     )
-    parser.add_argument(
-        "--target", default=os.environ.get("SALIENCY_TARGET", "localhost:50051"),
-        help="server address (default: $SALIENCY_TARGET or localhost:50051)",
-    )
+    add_connection_options(parser)
     parser.add_argument("--model", help="model name (default: the server's first model)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "bulk", add_help=False,
+        help="explain, attack or evaluate a whole data set on Ray: `saliency bulk --help` "
+        "(runs the server package, with its bulk extra)",
+    )
 
     def command(name: str, run: _Command, summary: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary)
@@ -214,24 +217,45 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--raw", metavar="NPY", help="also save the raw heatmap (.npy)")
     attack = command("attack", _attack, "write an adversarial example")
     attack.add_argument("--method", default="pgd")
-    attack.add_argument("--eps", type=_number, help="budget in [0, 1], e.g. 8/255")
+    attack.add_argument("--eps", type=parse_number, help="budget in [0, 1], e.g. 8/255")
     attack.add_argument("--steps", type=int)
     attack.add_argument("--label", type=int, help="true class (default: predicted)")
     explain.add_argument("--method", required=True)
     for sub in (explain, attack):
         sub.add_argument("image", metavar="IMAGE")
         sub.add_argument("--target-class", type=int)
-        sub.add_argument("--param", type=_param, action="append", default=[],
+        sub.add_argument("--param", type=parse_param, action="append", default=[],
                          metavar="NAME=VALUE", help="a method parameter (repeatable)")
         sub.add_argument("-o", "--output", required=True, metavar="PNG")
     return parser
 
 
+def _bulk(argv: list[str]) -> int:
+    """`saliency bulk ...`: jobs over whole data sets run torch and Ray, which this thin client
+    never imports; they are the server package's, when it is installed with its bulk extra."""
+    try:
+        bulk = importlib.import_module("saliency_service.bulk.cli")
+    except ImportError as error:
+        print(  # noqa: T201
+            f"saliency: error: `saliency bulk` needs the server package with its bulk extra "
+            f"(pip install 'saliency-service[bulk]'); cannot import {error.name}",
+            file=sys.stderr,
+        )
+        return 1
+    status: int = bulk.main(argv)
+    return status
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 error, 2 bad usage, 130 interrupted)."""
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bulk"]:
+        return _bulk(arguments[1:])
+    args = _parser().parse_args(arguments)
+    if args.command == "bulk":  # global options before it mean nothing to a bulk job
+        _parser().error("`bulk` must come first: saliency bulk explain|attack|evaluate ...")
     try:
-        with SaliencyClient(args.target, timeout=args.timeout) as client:
+        with connect(args) as client:
             status: int = args.run(client, args)
             return status
     except SaliencyError as error:

@@ -28,7 +28,7 @@ PIXELS = np.random.default_rng(3).integers(0, 256, (6, 7, 3), dtype=np.uint8)
     ],
 )
 def test_params_parse_to_flag_int_number_or_text(text: str, expected: tuple[str, object]) -> None:
-    name, value = cli._param(text)
+    name, value = cli.parse_param(text)
     assert (name, value) == expected
     assert type(value) is type(expected[1])
 
@@ -38,15 +38,15 @@ def test_params_parse_to_flag_int_number_or_text(text: str, expected: tuple[str,
 )
 def test_bad_params_are_usage_errors(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
-        cli._param(text)
+        cli.parse_param(text)
 
 
 def test_eps_accepts_fractions() -> None:
-    assert cli._number("8/255") == pytest.approx(8 / 255)
-    assert cli._number("0.5") == 0.5
+    assert cli.parse_number("8/255") == pytest.approx(8 / 255)
+    assert cli.parse_number("0.5") == 0.5
     for bad in ("1/0", "eight", "1/x"):
         with pytest.raises(argparse.ArgumentTypeError):
-            cli._number(bad)
+            cli.parse_number(bad)
 
 
 def test_png_is_read_by_the_builtin_codec_and_sent_as_is(tmp_path: Path) -> None:
