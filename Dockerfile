@@ -8,6 +8,10 @@
 #       --build-arg BASE_IMAGE=ubuntu:24.04 \
 #       --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
 #
+# Any Debian-like base with python3 >= 3.11 works; scripts/smoke_image.py builds one from
+# Debian's packages (debootstrap + docker import) where no registry can be reached, then builds
+# this image on it and smoke-tests it (health, an Explain, non-root, read-only root, drain).
+#
 # The built-in demo repository ships inside the package. Mount your own at /models and set
 # SALIENCY_REPOSITORY=/models (the Kubernetes manifests in deploy/ do).
 ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
@@ -33,6 +37,11 @@ RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --constraint constraints.txt \
         --extra-index-url "${TORCH_INDEX_URL}" /wheels/*.whl \
     && /opt/venv/bin/python -m pip uninstall --yes pip
+# Slim: nothing the server runs needs Triton (torch.compile's GPU kernel compiler, 0.9 GB; the
+# server compiles nothing), C headers, static libraries or the packages' own test suites.
+RUN site="$(/opt/venv/bin/python3 -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" \
+    && rm -rf "${site}/triton" "${site}/torch/include" "${site}/onnx/backend/test" \
+    && find /opt/venv \( -name '*.a' -o -type d -name tests \) -prune -exec rm -rf {} +
 
 # -------------------------------------------------------------------------- runtime stage
 FROM ${BASE_IMAGE} AS runtime

@@ -6,6 +6,7 @@ a 2-core machine, so the tests start one head and run every bulk job against it 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -48,10 +49,8 @@ class RayHead:
     def stop(self) -> None:
         """Kill the head's process group: `ray start` and the daemons and workers it started
         (a SIGTERM would drain for 30 s first; there is nothing here to drain)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(30)
 
     def __enter__(self) -> RayHead:

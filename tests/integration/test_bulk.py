@@ -109,7 +109,9 @@ def _environment() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def results(
-    dataset: tuple[Path, dict[str, bytes]], ray_head: RayHead, tmp_path_factory: pytest.TempPathFactory
+    dataset: tuple[Path, dict[str, bytes]],
+    ray_head: RayHead,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Path:
     """Run 1, killed after its first shard; run 2, `saliency bulk explain`, to the end."""
     source, _ = dataset
@@ -202,9 +204,9 @@ def test_report_accuracy_equals_a_direct_computation(
     """The model's own predictions (torch, in this process) against the labels written."""
     import torch
     from saliency_service.images import resize, to_pixels
+    from saliency_service.models.classifier import Classifier
     from saliency_service.models.config import read_model_config
     from saliency_service.models.loading import load_network
-    from saliency_service.models.classifier import Classifier
 
     _, images = dataset
     config = read_model_config(DEMO_REPOSITORY / "shapes")
