@@ -19,6 +19,13 @@ from tests.integration.server_process import unused_port, wait_until
 MiB = 1 << 20
 
 
+def ray_environment() -> dict[str, str]:
+    """The environment of the head and of every driver: loopback only (Ray's single-machine
+    mode, as on macOS), no token authentication (nothing but this test can reach it)."""
+    return {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled",
+            "PYTHONUNBUFFERED": "1"}
+
+
 class RayHead:
     """A Ray head node on loopback; `address` is what `--address` takes."""
 
@@ -31,13 +38,16 @@ class RayHead:
             "--node-ip-address=127.0.0.1", f"--num-cpus={num_cpus}", "--num-gpus=0",
             f"--object-store-memory={object_store_mb * MiB}", "--include-dashboard=false",
             f"--temp-dir={temp_dir}", "--disable-usage-stats",
+            f"--ray-client-server-port={unused_port()}", f"--dashboard-port={unused_port()}",
+            f"--dashboard-agent-listen-port={unused_port()}",
+            f"--metrics-export-port={unused_port()}",
         ]
         self.log = temp_dir / "head.log"
         temp_dir.mkdir(parents=True, exist_ok=True)
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+                env=ray_environment(),
             )
         if not wait_until(lambda: "Ray runtime started" in self.log.read_text() or
                           self.process.poll() is not None, timeout=120, step=0.2):

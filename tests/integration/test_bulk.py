@@ -27,7 +27,7 @@ from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.datasets import write_dataset
 from saliency_service.demo.shapes import CLASSES, generate
 
-from tests.integration.ray_cluster import RayHead
+from tests.integration.ray_cluster import RayHead, ray_environment
 from tests.integration.server_process import wait_until
 from tests.serving import ServerThread
 
@@ -103,10 +103,6 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
         yield head
 
 
-def _environment() -> dict[str, str]:
-    return {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-
-
 @pytest.fixture(scope="module")
 def results(
     dataset: tuple[Path, dict[str, bytes]],
@@ -121,7 +117,7 @@ def results(
         driver = subprocess.Popen(
             [sys.executable, "-c", GATED_DRIVER, str(source), str(output), ray_head.address,
              str(marker)],
-            env=_environment(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
+            env=ray_environment(), start_new_session=True, stdout=subprocess.DEVNULL, stderr=log,
         )
     try:
         assert wait_until(lambda: marker.exists() or driver.poll() is not None, timeout=240), \
@@ -136,7 +132,7 @@ def results(
         [str(Path(sys.executable).with_name("saliency")), "bulk", "explain", str(source),
          "-o", str(output), "--method", METHOD, "--address", ray_head.address,
          "--batch-size", "40", "--no-progress"],
-        env=_environment(), capture_output=True, text=True, timeout=300, check=False,
+        env=ray_environment(), capture_output=True, text=True, timeout=300, check=False,
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"{IMAGES} images in {SHARDS} shards" in rerun.stdout

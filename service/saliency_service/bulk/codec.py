@@ -26,7 +26,8 @@ MAX_PIXELS = 4096 * 4096
 
 
 class Decode:
-    """Ray Data stage: encoded images → pixels at the model's input size, and each image's size."""
+    """Encoded images → pixels at the model's input size, and each image's size (run by the
+    reading tasks, pipeline.ReadShards)."""
 
     def __init__(self, model: ModelConfig, keep_images: bool) -> None:
         self.model = model
@@ -61,7 +62,13 @@ class Encode:
     def __init__(self, job: BulkJob) -> None:
         self.job = job
 
+    @staticmethod
+    def needed(job: BulkJob) -> bool:
+        """Whether the job writes files (else its rows go to Parquet as the actors made them)."""
+        return job.overlays or (job.kind == "explain" and job.maps != "array")
+
     def __call__(self, rows: pa.Table) -> pa.Table:
+        schema = pa.schema([*SCHEMAS[self.job.kind], FILES])
         records = rows.to_pylist()
         for record in records:
             files: list[dict[str, object]] = []
@@ -74,7 +81,6 @@ class Encode:
                 files.append({"path": path, "data": encode_png(_uint8(pixels.transpose(1, 2, 0)))})
                 record["adversarial_png"] = path
             record["_files"] = files
-        schema = pa.schema([*SCHEMAS[self.job.kind], FILES])
         return pa.Table.from_pylist(records, schema=schema)
 
     def _shape(self) -> tuple[int, int, int]:

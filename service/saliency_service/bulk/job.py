@@ -14,10 +14,8 @@ from typing import Literal
 from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.errors import InvalidRequest, SaliencyError
 from saliency_service.models.config import CONFIG_FILE, ModelConfig, read_model_config
-from saliency_service.operations.attack import COMMON_PARAMS as ATTACK_COMMON
-from saliency_service.operations.attack import attacker
-from saliency_service.operations.explain import COMMON_PARAMS as EXPLAIN_COMMON
-from saliency_service.operations.explain import explainer
+from saliency_service.operations.attack import attacker, resolve_attack
+from saliency_service.operations.explain import explainer, resolve_explain
 from saliency_service.params import ParamValue, resolve_params
 
 Kind = Literal["explain", "attack", "evaluate"]
@@ -109,13 +107,9 @@ class BulkJob:
                 raise BulkError(f"{name} must be greater than 0")
         try:
             if self.kind == "explain":
-                spec = explainer(self.method)
-                spec.check(resolve_params(spec.name, (*spec.params, *EXPLAIN_COMMON),
-                                          self.params))
+                resolve_explain(self.method, self.params)
             elif self.kind == "attack":
-                attack = attacker(self.method)
-                resolved = resolve_params(attack.name, (*attack.params, *ATTACK_COMMON),
-                                          self.params)
+                _, resolved = resolve_attack(self.method, self.params)
                 if resolved["target_mode"] == "given":
                     raise InvalidRequest("target_mode 'given' needs per-image targets; bulk "
                                          "jobs attack towards none, least_likely or random")

@@ -1,6 +1,6 @@
 """A bulk job as a Ray Data pipeline, and its results streamed into the output folder.
 
-    shards ─▶ read (CPU tasks) ─▶ decode (CPU tasks) ─▶ model actors ─▶ encode PNGs (CPU tasks)
+    shards ─▶ read and decode (CPU tasks) ─▶ model actors ─▶ encode PNGs (CPU tasks, if any)
            ─▶ the driver: rows into each shard's Parquet file, committed when complete
 
 One actor per GPU when the cluster has GPUs, else CPU actors; each holds one model in the
@@ -25,34 +25,37 @@ from saliency_service.bulk.codec import Decode, Encode
 from saliency_service.bulk.job import BulkError, BulkJob
 from saliency_service.bulk.output import Output, ShardWriter
 from saliency_service.bulk.report import Report, summarize, write_report
-from saliency_service.bulk.schema import SCHEMAS
+from saliency_service.bulk.schema import FILES, SCHEMAS
 from saliency_service.bulk.sources import Shard, list_shards, read_shard
 from saliency_service.bulk.worker import ModelWorker
 
 log = logging.getLogger(__name__)
 ShardCallback = Callable[[str], None]
-# Ray resources of the CPU stages: reading is mostly waiting on storage.
-READ_CPUS, CODEC_CPUS = 0.25, 0.5
+# Ray resources of a CPU task (reading and decoding a shard, encoding PNG files).
+CODEC_CPUS = 0.5
 
 
 class ReadShards:
-    """Ray Data stage: one shard name in, its images out, batch by batch."""
+    """Ray Data stage (CPU tasks): one shard name in, its images out, read and decoded."""
 
-    def __init__(self, source: str, shards: dict[str, Shard], classes: tuple[str, ...]) -> None:
-        self.source, self.shards, self.classes = source, shards, classes
+    def __init__(self, job: BulkJob, shards: dict[str, Shard]) -> None:
+        self.source, self.shards = job.source, shards
+        model = job.model_config()
+        self.classes = model.labels
+        self.decode = Decode(model, keep_images=job.overlays and job.kind == "explain")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         for name in batch["shard"]:
             shard = self.shards[str(name)]
             for rows in read_shard(shard, self.source, self.classes):
                 count = len(rows["key"])
-                yield {
+                yield self.decode({
                     "key": np.array(rows["key"], dtype=object),
                     "shard": np.array([shard.name] * count, dtype=object),
                     "path": np.array(rows["path"], dtype=object),
                     "image": np.array(rows["image"], dtype=object),
                     "label": np.array(rows["label"], dtype=np.int64),
-                }
+                })
 
 
 def run_bulk(
@@ -92,6 +95,7 @@ def run_bulk(
             import ray
 
             ray.shutdown()
+    (output.root / ".partial").rmdir()  # empty: every shard was committed
     seconds = time.monotonic() - started
     report = summarize(job.kind, output.shard_files(), job.definition())
     run_images = sum(s.images for s in pending)
@@ -109,6 +113,9 @@ def _connect(address: str | None, settings: dict[str, Any]) -> None:
     if address:
         ray.init(address=address, **quiet)
     else:
+        # A local instance serves this process alone: Ray's single-machine mode keeps every
+        # one of its servers on the loopback interface (its workers inherit the setting).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray.init(include_dashboard=False, **quiet, **settings)
 
 
@@ -129,19 +136,17 @@ def _process(
     single = len(ray.nodes()) == 1  # type: ignore[no-untyped-call]
     cores = os.cpu_count() or 1
     threads = job.threads or (max(1, cores // actors) if single else cores)
-    config = job.model_config()
     names = ray.data.from_items([{"shard": s.name} for s in pending],
                                 override_num_blocks=len(pending))
     dataset = (
-        names.map_batches(ReadShards(job.source, {s.name: s for s in pending}, config.labels),
-                          batch_size=1, num_cpus=READ_CPUS)
-        .map_batches(Decode(config, keep_images=job.overlays and job.kind == "explain"),
-                     batch_size=job.batch_size, num_cpus=CODEC_CPUS)
+        names.map_batches(ReadShards(job, {s.name: s for s in pending}), batch_size=1,
+                          num_cpus=CODEC_CPUS)
         .map_batches(ModelWorker, fn_constructor_args=(job, threads), batch_size=job.batch_size,
                      compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=1,
                      num_gpus=1 if gpus else 0)
-        .map_batches(Encode(job), batch_format="pyarrow", num_cpus=CODEC_CPUS)
     )
+    if Encode.needed(job):
+        dataset = dataset.map_batches(Encode(job), batch_format="pyarrow", num_cpus=CODEC_CPUS)
     by_name = {s.name: s for s in pending}
     writers: dict[str, ShardWriter] = {}
     schema = SCHEMAS[job.kind]
@@ -149,8 +154,10 @@ def _process(
               desc=f"{job.kind} {job.method or 'evaluate'}") as bar:
         for batch in dataset.iter_batches(batch_format="pyarrow", batch_size=None):
             rows = cast(pa.Table, batch)
-            output.write_files(f for files in rows.column("_files").to_pylist() for f in files)
-            rows = rows.drop_columns(["_files"]).cast(schema)
+            if FILES.name in rows.column_names:
+                files = rows.column(FILES.name).to_pylist()
+                output.write_files(file for row_files in files for file in row_files)
+            rows = rows.select(schema.names).cast(schema)
             for name in pc.unique(rows.column("shard")).to_pylist():
                 part = rows.filter(pc.equal(rows.column("shard"), name))
                 if name not in writers:
@@ -164,4 +171,6 @@ def _process(
     if writers:
         missing = ", ".join(sorted(writers))
         raise BulkError(f"the pipeline ended before shards {missing} were complete")
+    # Where the time went, stage by stage (Ray Data's own account), for the operator.
+    (output.root / "ray-data-stats.txt").write_text(dataset.stats())
 
