@@ -23,6 +23,9 @@ ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 FROM ${BASE_IMAGE} AS builder
 ARG TORCH_INDEX_URL=https://pypi.org/simple
 ARG EXTRAS=""
+# Only for build machines whose TLS proxy cannot be verified from containers (scripts/
+# smoke_image.py --unverified-index); empty, pip verifies every download.
+ARG PIP_TRUSTED_HOST=""
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Ubuntu drops superseded package versions from its archive, so exact apt pins break builds;
 # the base image tag fixes the release, and security fixes still come in.
