@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from saliency_service.config import DEMO_REPOSITORY
-from saliency_service.errors import InvalidRequest, SaliencyError
+from saliency_service.errors import InvalidLayer, InvalidRequest, SaliencyError, quoted
 from saliency_service.models.config import CONFIG_FILE, ModelConfig, read_model_config
+from saliency_service.models.layers import cam_layers
+from saliency_service.models.loading import load_network
 from saliency_service.operations.attack import attacker, resolve_attack
 from saliency_service.operations.explain import explainer, resolve_explain
 from saliency_service.params import ParamValue, resolve_params
@@ -94,8 +96,7 @@ class BulkJob:
         raise BulkError(f"no model named {self.model!r} in {self.repository}; available: {known}")
 
     def check(self) -> None:
-        """Check what can be checked before any model is loaded: methods and parameters
-        (a layer's name is checked by the actors, which load the model).
+        """Check the job once, before Ray starts: methods, parameters, a named layer.
 
         Raises:
             BulkError: what is wrong, in the server's words.
@@ -107,7 +108,10 @@ class BulkJob:
                 raise BulkError(f"{name} must be greater than 0")
         try:
             if self.kind == "explain":
-                resolve_explain(self.method, self.params)
+                spec, params = resolve_explain(self.method, self.params)
+                for param in spec.params:
+                    if param.kind == "layer" and params[param.name]:
+                        self._check_layer(str(params[param.name]))
             elif self.kind == "attack":
                 _, resolved = resolve_attack(self.method, self.params)
                 if resolved["target_mode"] == "given":
@@ -117,6 +121,16 @@ class BulkJob:
                 self._check_evaluate()
         except SaliencyError as error:
             raise BulkError(str(error)) from None
+
+    def _check_layer(self, name: str) -> None:
+        """A named layer must be one the model's CAM methods can read (the network is built,
+        with its weights, as the actors will: nothing else of the model is loaded)."""
+        config = self.model_config()
+        network = load_network(config).eval()
+        layers = cam_layers(network, (config.channels, config.height, config.width))
+        if name not in layers:
+            raise InvalidLayer(f"model {config.name!r} has no layer {quoted(name)}; "
+                               f"valid: {', '.join(layers)}")
 
     def _check_evaluate(self) -> None:
         if not self.attacks or not self.epsilons:

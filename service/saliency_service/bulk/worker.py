@@ -8,6 +8,7 @@ with their error; an image that fails in the engine fails alone.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any, cast
 
 import numpy as np
@@ -121,18 +122,9 @@ class ModelWorker:
                 rows[i]["error"] = str(output)
                 continue
             outcome = cast(AttackOutcome, output)
-            rows[i].update(
-                method=plan.spec.name,
-                label_before=outcome.label_before,
-                label_after_torch=outcome.label_after_torch,
-                label_after_onnx=outcome.label_after_onnx,
-                success=outcome.success,
-                engines_agree=outcome.engines_agree,
-                linf=outcome.linf,
-                l2=outcome.l2,
-                eps=outcome.eps,
-                target_class=outcome.target_class,
-            )
+            # Every field of the outcome is a column (schema.ATTACK), but the image itself.
+            rows[i].update({f.name: getattr(outcome, f.name) for f in fields(outcome)
+                            if f.name != "adversarial"}, method=plan.spec.name)
             if self.job.overlays:
                 rows[i]["_adversarial"] = outcome.adversarial.numpy().ravel()
 

@@ -101,6 +101,9 @@ def test_bad_methods_and_parameters_are_refused_before_ray_starts(tmp_path: Path
         _job(tmp_path, params={"stepz": 3}).check()
     with pytest.raises(BulkError, match="no model named"):
         _job(tmp_path, model="nope").model_config()
+    with pytest.raises(BulkError, match="has no layer 'features.99'; valid: .*features.18"):
+        _job(tmp_path, params={"layer": "features.99"}).check()
+    _job(tmp_path, params={"layer": "features.18"}).check()
 
 
 @pytest.mark.parametrize(
