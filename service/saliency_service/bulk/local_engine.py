@@ -78,3 +78,4 @@ class LocalEngine:
         self.call(self.engine.stop())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
+        self._loop.close()
