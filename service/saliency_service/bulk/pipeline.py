@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -27,7 +28,7 @@ from saliency_service.bulk.output import Output, ShardWriter
 from saliency_service.bulk.report import Report, summarize, write_report
 from saliency_service.bulk.schema import FILES, SCHEMAS
 from saliency_service.bulk.sources import Shard, list_shards, read_shard
-from saliency_service.bulk.worker import ModelWorker
+from saliency_service.bulk.worker import JOB_FAILED, ModelWorker
 
 log = logging.getLogger(__name__)
 ShardCallback = Callable[[str], None]
@@ -91,6 +92,11 @@ def run_bulk(
         _connect(address, ray_init or {})
         try:
             _process(job, output, pending, progress, on_shard or (lambda _name: None))
+        except Exception as error:
+            reason = _job_error(error)
+            if reason is None:
+                raise
+            raise BulkError(f"the job cannot run: {reason}") from None
         finally:
             import ray
 
@@ -106,17 +112,26 @@ def run_bulk(
 
 
 def _connect(address: str | None, settings: dict[str, Any]) -> None:
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if not address:
+        # A local instance serves this process alone: Ray's single-machine mode keeps every
+        # one of its servers on the loopback interface (read when ray is imported; its
+        # workers inherit it).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
-    address = address or os.environ.get("RAY_ADDRESS") or None
     quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": True}
     if address:
         ray.init(address=address, **quiet)
     else:
-        # A local instance serves this process alone: Ray's single-machine mode keeps every
-        # one of its servers on the loopback interface (its workers inherit the setting).
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
         ray.init(include_dashboard=False, **quiet, **settings)
+
+
+def _job_error(error: BaseException) -> str | None:
+    """The message of a whole-job failure behind a failed stage (worker.JOB_FAILED), if that is
+    what failed it: Ray carries a stage's exception to the driver as text."""
+    found = re.search(re.escape(JOB_FAILED) + r" (.+)", str(error))
+    return found.group(1).strip() if found else None
 
 
 def _process(

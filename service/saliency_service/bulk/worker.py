@@ -29,6 +29,9 @@ from saliency_service.operations.explain_batch import ExplainInput, ExplainOutpu
 
 Batch = dict[str, np.ndarray]
 Row = dict[str, Any]
+# What a stage's failure says when the job cannot run at all (the method cannot apply to the
+# model): the driver finds it in the text Ray hands back, and stops with it.
+JOB_FAILED = "saliency bulk: the job cannot run:"
 # Columns that travel with a row to the encoding stage (schema.py): the image, for overlays.
 CARRIED = (pa.field("_image", pa.binary()), pa.field("_adversarial", pa.list_(pa.float32())))
 
@@ -77,8 +80,11 @@ class ModelWorker:
             if row["error"] is None and needs_label and row["label"] is None:
                 row["error"] = "the data set gives this image no label (one the model knows)"
         ready = [i for i, row in enumerate(rows) if row["error"] is None]
-        if ready:
-            self._run(batch, rows, ready)
+        try:
+            if ready:
+                self._run(batch, rows, ready)
+        except SaliencyError as error:  # one that concerns every image alike (runner.batch)
+            raise RuntimeError(f"{JOB_FAILED} {error}") from None
         return table(SCHEMAS[self.job.kind], rows, CARRIED)
 
     def _pixels(self, batch: Batch, i: int) -> torch.Tensor:

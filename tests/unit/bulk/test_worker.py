@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 from saliency_client.png import decode_png, encode_png
+from saliency_service.bulk import pipeline
 from saliency_service.bulk.codec import Decode, Encode
 from saliency_service.bulk.job import BulkJob
 from saliency_service.bulk.schema import ATTACK
-from saliency_service.bulk.worker import ModelWorker
+from saliency_service.bulk.worker import JOB_FAILED, ModelWorker
 from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import generate
 from saliency_service.models.classifier import Classifier
@@ -95,3 +97,19 @@ def test_explaining_the_label_needs_one(tmp_path: Path) -> None:
     assert [r["target"] for r in records[1:5]] == [1, 2, 3, 4]
     assert all(len(r["map"]) == r["map_height"] * r["map_width"] > 0 for r in records[1:5])
     assert "cannot decode" in records[5]["error"]
+
+
+def test_a_method_that_cannot_apply_stops_the_job_with_its_reason(tmp_path: Path) -> None:
+    """Not one failed row per image: the driver finds the reason in what Ray hands back (the
+    worker's exception as text) and stops."""
+    job = BulkJob("explain", "unused", tmp_path, method="attention")
+    worker = ModelWorker(job, threads=2)
+    try:
+        with pytest.raises(RuntimeError, match=re.escape(JOB_FAILED)) as failed:
+            worker(batch(job))
+    finally:
+        worker.local.close()
+    as_ray_shows_it = f"ray::MapWorker(...)\nTraceback ...\n{failed.value}\nmore text"
+    reason = pipeline._job_error(RuntimeError(as_ray_shows_it))
+    assert reason is not None and reason.startswith("attention maps need a vision transformer")
+    assert pipeline._job_error(RuntimeError("an unrelated failure")) is None
