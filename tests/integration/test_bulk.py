@@ -1,6 +1,5 @@
 """`saliency bulk` on a real local Ray cluster: interrupted after its first shard, resumed,
-and checked against the server and against a direct computation; and a bulk robustness report
-against the server's Evaluate.
+and checked against the server and against a direct computation.
 
 The data set: 200 fresh demo images in two WebDataset shards, a tenth of them labelled with
 a wrong class (so accuracy is not trivially 1) and two that are not images at all (they must
@@ -169,24 +168,20 @@ def test_images_that_are_not_images_fail_alone(results: Path) -> None:
         IMAGES, IMAGES - len(BROKEN), len(BROKEN))
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    """The server, on the same (demo) repository."""
-    running = ServerThread(DEMO_REPOSITORY)
-    yield running
-    running.stop()
-
-
 def test_maps_equal_the_servers_for_the_same_image_and_parameters(
-    results: Path, dataset: tuple[Path, dict[str, bytes]], server: ServerThread
+    results: Path, dataset: tuple[Path, dict[str, bytes]]
 ) -> None:
     _, images = dataset
     found = [row for row in rows(results) if row["error"] is None]
     sample = found[:: len(found) // 24][:24]  # both shards
     assert {row["shard"] for row in sample} == {"shard-00000", "shard-00001"}
-    with SaliencyClient(server.target, timeout=120) as client:
-        answers = client.explain([images[str(row["key"])] for row in sample],
-                                 model="shapes", method=METHOD)
+    server = ServerThread(DEMO_REPOSITORY)
+    try:
+        with SaliencyClient(server.target, timeout=120) as client:
+            answers = client.explain([images[str(row["key"])] for row in sample],
+                                     model="shapes", method=METHOD)
+    finally:
+        server.stop()
     for row, answer in zip(sample, answers, strict=True):
         answer.raise_for_error()
         expected = answer.explanations[0].heatmap
@@ -226,35 +221,3 @@ def test_report_accuracy_equals_a_direct_computation(
     report = json.loads((results / "report.json").read_text())
     assert report["accuracy"] == pytest.approx(direct, abs=1e-12)
 
-
-def test_a_bulk_evaluation_reports_what_the_servers_evaluate_does(
-    ray_head: RayHead, server: ServerThread, tmp_path: Path
-) -> None:
-    """`saliency bulk evaluate` over a folder tree against one Evaluate call on the same images:
-    the same accuracy under attack, by torch and by ONNX Runtime, and the same stability."""
-    source = tmp_path / "data"
-    keys = write_dataset(source, 24, seed=SEED + 1, data_format="folder")
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("saliency")), "bulk", "evaluate", str(source),
-         "-o", str(tmp_path / "out"), "--attack", "fgsm", "--eps", "1/255", "--eps", "8/255",
-         "--stability", "vanilla_gradient", "--address", ray_head.address, "--batch-size", "8",
-         "--no-progress"],
-        env=ray_environment(), capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    bulk = json.loads((tmp_path / "out" / "report.json").read_text())
-    labels = [CLASSES.index(key.split("/")[0]) for key in keys]
-    with SaliencyClient(server.target, timeout=300) as client:
-        report = client.evaluate([(source / key).read_bytes() for key in keys], labels,
-                                 model="shapes", attacks={"fgsm": {}}, epsilons=[1 / 255, 8 / 255],
-                                 stability_methods=["vanilla_gradient"])
-    assert bulk["clean_accuracy"] == report.clean_accuracy
-    (curve,) = report.curves
-    assert [c["accuracy"] for c in bulk["curves"]] == curve.accuracy
-    assert [c["onnx_accuracy"] for c in bulk["curves"]] == curve.onnx_accuracy
-    assert curve.accuracy[-1] < curve.accuracy[0]  # the figures say something
-    (stability,) = report.stability
-    (bulk_stability,) = bulk["stability"]
-    assert bulk_stability["images"] == len(stability.spearman) > 0
-    assert bulk_stability["spearman_mean"] == pytest.approx(np.mean(stability.spearman), abs=1e-5)
-    assert bulk_stability["ssim_mean"] == pytest.approx(np.mean(stability.ssim), abs=1e-5)
