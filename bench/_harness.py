@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -118,13 +119,17 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    names: Sequence[str], batching: dict[str, float], repository: Path | None = None
+    names: Sequence[str],
+    batching: dict[str, float],
+    address_space: int | None = None,
+    repository: Path | None = None,
 ) -> Iterator[Server]:
     """`saliency-server` in its own process, serving a repository of `names` (or the given
     `repository` as it is).
 
     Its own process, so that the benchmark's client threads never share its GIL, as in
-    production. No memory or chunking knob is set.
+    production. No memory or chunking knob is set. `address_space` caps the process's virtual
+    memory (RLIMIT_AS, bytes), as a container's limit would.
     """
     with tempfile.TemporaryDirectory() as folder:
         if repository is None:
@@ -148,6 +153,7 @@ def server(
                 "--log-level",
                 "ERROR",
             ],
+            preexec_fn=None if address_space is None else lambda: cap_address_space(address_space),
         )
         running = Server(f"127.0.0.1:{port}", metrics_port, process)
         try:
@@ -156,6 +162,11 @@ def server(
         finally:
             process.terminate()
             process.wait(timeout=60)
+
+
+def cap_address_space(limit: int) -> None:
+    """Cap this process's virtual memory at `limit` bytes: an allocation past it fails."""
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _free_port() -> int:

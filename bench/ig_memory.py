@@ -1,20 +1,20 @@
 """Peak memory of Integrated Gradients with 256 steps on 16 images, with no knob set.
 
 The service (its own process, default settings) chunks the 4096 path points to its memory
-budget. Captum, called with its defaults, sends all 4096 points through the model at once; it
-runs here in a child process whose address space is capped, so that it fails cleanly instead of
-bringing the machine down. Captum with `internal_batch_size` set to what the service chose is
-shown too: the knob a Captum user has to find.
+budget. Captum, called with its defaults, sends all 4096 points through the model at once. Each
+runs in its own process under the same address-space cap (RLIMIT_AS, as a container's memory
+limit would), so that both face the same limit and an allocation past it fails cleanly instead
+of bringing the machine down. Captum with `internal_batch_size` set to what the service chose
+is shown too: the knob a Captum user has to find.
 
     .venv/bin/python bench/ig_memory.py            # resnet50 (about 6 min on 2 cores)
-    .venv/bin/python bench/ig_memory.py --quick    # resnet18
+    .venv/bin/python bench/ig_memory.py --quick    # resnet18, 4 images x 64 steps (a check)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -27,14 +27,15 @@ from saliency_client import SaliencyClient
 
 GiB = 1 << 30
 IMAGES, STEPS = 16, 256
-CAPTUM_ADDRESS_SPACE = 16 * GiB
+QUICK_IMAGES, QUICK_STEPS = 4, 64
+ADDRESS_SPACE = 16 * GiB  # for the service and Captum alike
 
 
-def service_peak(name: str) -> dict[str, float]:
+def service_peak(name: str, images: int, steps: int) -> dict[str, float]:
     """Run the request through a fresh server; its process memory before and at the peak."""
-    pictures = list(h.images(IMAGES, seed=2))
+    pictures = list(h.images(images, seed=2))
     with (
-        h.server([name], {"max_batch_size": 32}) as running,
+        h.server([name], {"max_batch_size": 32}, address_space=ADDRESS_SPACE) as running,
         SaliencyClient(running.target, timeout=3600) as client,
     ):
         # Warm-up: the memory probe and oneDNN's primitives, as on a server that has been up.
@@ -42,7 +43,7 @@ def service_peak(name: str) -> dict[str, float]:
         idle = running.memory("VmRSS")
         running.reset_peak_memory()
         started = time.perf_counter()
-        results = client.explain(pictures, model=name, method="integrated_gradients", steps=STEPS)
+        results = client.explain(pictures, model=name, method="integrated_gradients", steps=steps)
         seconds = time.perf_counter() - started
         assert all(r.error is None for r in results)
         rows = running.metric("saliency_rows_per_pass", model=name, device="cpu")
@@ -56,10 +57,10 @@ def service_peak(name: str) -> dict[str, float]:
         }
 
 
-def captum_child(name: str, internal_batch_size: int | None, images: int) -> None:
+def captum_child(name: str, internal_batch_size: int | None, images: int, steps: int) -> None:
     """In the child: run Captum's IG once and print its peak memory (or its error) as JSON."""
     h.set_up()
-    resource.setrlimit(resource.RLIMIT_AS, (CAPTUM_ADDRESS_SPACE, CAPTUM_ADDRESS_SPACE))
+    h.cap_address_space(ADDRESS_SPACE)
     model = h.classifier(name)
     pixels = h.as_tensor(h.images(images, seed=2))
     with torch.no_grad():
@@ -70,7 +71,7 @@ def captum_child(name: str, internal_batch_size: int | None, images: int) -> Non
     started = time.perf_counter()
     try:
         IntegratedGradients(model).attribute(
-            pixels, target=targets, n_steps=STEPS, internal_batch_size=internal_batch_size
+            pixels, target=targets, n_steps=steps, internal_batch_size=internal_batch_size
         )
         error = ""
     except RuntimeError as failure:
@@ -92,7 +93,9 @@ def _field(status: Path, name: str) -> int:
     return int(line.split()[1]) * 1024
 
 
-def captum_peak(name: str, internal_batch_size: int | None, images: int) -> dict[str, object]:
+def captum_peak(
+    name: str, internal_batch_size: int | None, images: int, steps: int
+) -> dict[str, object]:
     output = subprocess.run(
         [
             sys.executable,
@@ -101,6 +104,7 @@ def captum_peak(name: str, internal_batch_size: int | None, images: int) -> dict
             name,
             str(internal_batch_size or 0),
             str(images),
+            str(steps),
         ],
         capture_output=True,
         text=True,
@@ -111,24 +115,25 @@ def captum_peak(name: str, internal_batch_size: int | None, images: int) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="resnet18")
-    parser.add_argument("--captum-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="resnet18, fewer images and steps")
+    parser.add_argument("--captum-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.captum_child:
-        name, chunk, images = args.captum_child
-        captum_child(name, int(chunk) or None, int(images))
+        name, chunk, images, steps = args.captum_child
+        captum_child(name, int(chunk) or None, int(images), int(steps))
         return
     h.set_up()
     print(h.machine())
     name = "resnet18" if args.quick else "resnet50"
-    service = service_peak(name)
+    images, steps = (QUICK_IMAGES, QUICK_STEPS) if args.quick else (IMAGES, STEPS)
+    service = service_peak(name, images, steps)
     rows = int(service["rows"])
     print(f"service: {service}", flush=True)
-    default = captum_peak(name, None, IMAGES)
+    default = captum_peak(name, None, images, steps)
     print(f"Captum, defaults: {default}", flush=True)
     # Captum's peak comes from one internal batch, so one image shows it (the 16-image run
     # would take as long as the service's).
-    tuned = captum_peak(name, rows, 1)
+    tuned = captum_peak(name, rows, 1, steps)
     print(f"Captum, internal_batch_size={rows}, 1 image: {tuned}", flush=True)
     table = [
         [
@@ -155,8 +160,8 @@ def main() -> None:
     ]
     print(
         h.table(
-            f"IG, {STEPS} steps x {IMAGES} images on {name} at 224 px: process memory "
-            f"(Captum's address space capped at {CAPTUM_ADDRESS_SPACE // GiB} GiB)",
+            f"IG, {steps} steps x {images} images on {name} at 224 px: process memory "
+            f"(each process's address space capped at {ADDRESS_SPACE // GiB} GiB)",
             ["run", "setting", "peak GiB", "over idle GiB", "result"],
             table,
         )

@@ -4,12 +4,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install --quiet --upgrade pip
-.venv/bin/pip install --quiet ./client '.[test]'
-# tests/integration/test_metrics_scrape.py scrapes the service with a real Prometheus server:
-# Debian's package, installed here when missing (the test fails, not skips, without it).
-if ! command -v prometheus >/dev/null; then
+.venv/bin/pip install --quiet './client[web,figures]' '.[test]'
+# Debian packages the tests drive, installed here when missing (their tests fail, not skip,
+# without them): tests/integration/test_metrics_scrape.py scrapes the service with a real
+# Prometheus server; tests/web/ drives the web page in a real headless Chromium.
+missing=()
+command -v prometheus >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+if [ "${#missing[@]}" -gt 0 ]; then
     sudo=$([ "$(id -u)" -eq 0 ] || echo sudo)
     $sudo apt-get update -qq
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 .venv/bin/python -m pytest "$@"

@@ -95,6 +95,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="bearer tokens, one per line; also SALIENCY_AUTH_TOKENS (comma-separated)",
     )
+    parser.add_argument(
+        "--admin-tokens-file",
+        type=Path,
+        help="tokens of the Admin service (ReloadModels), one per line; also "
+        "SALIENCY_ADMIN_TOKENS; none = Admin calls refused",
+    )
+    parser.add_argument(
+        "--repository-poll-s",
+        type=float,
+        help="re-read the repository this often and apply changes live (0 = never, default)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 

@@ -65,6 +65,12 @@ class ServerConfig:
     # Empty and no file = auth off. Kept out of repr so that logging a config leaks none.
     auth_tokens: str = dataclasses.field(default="", repr=False)
     auth_tokens_file: Path | None = None
+    # Tokens of the Admin service (reloading models), distinct from the above; none = Admin off.
+    admin_tokens: str = dataclasses.field(default="", repr=False)
+    admin_tokens_file: Path | None = None
+    # Re-read the repository this often (seconds) and apply its changes live; 0 = never (then
+    # only the Admin service's ReloadModels changes models).
+    repository_poll_s: float = 0.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -85,6 +91,10 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
         if not 0 < self.tenant_share <= 1:
             raise ConfigError(f"tenant_share must be in (0, 1], got {self.tenant_share}")
+        if self.repository_poll_s < 0:
+            raise ConfigError(
+                f"repository_poll_s must not be negative, got {self.repository_poll_s}"
+            )
         if self.max_queue_delay_ms < 0 or self.grace_period_s < 0:
             raise ConfigError("max_queue_delay_ms and grace_period_s must not be negative")
         if self.memory_budget_mb < 0:
@@ -99,7 +109,8 @@ class ServerConfig:
             raise ConfigError("tls_cert and tls_key must be set together")
         if self.tls_client_ca is not None and self.tls_cert is None:
             raise ConfigError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
-        for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file"):
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file",
+                     "admin_tokens_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ConfigError(f"{name} {str(path)!r} is not a file")
@@ -119,7 +130,8 @@ class ServerConfig:
             if raw is not None:
                 values[field.name] = _parse(prefix + field.name.upper(), raw, field.type)
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        for name in ("repository", "tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file"):
+        for name in ("repository", "tls_cert", "tls_key", "tls_client_ca", "auth_tokens_file",
+                     "admin_tokens_file"):
             if name in values:
                 values[name] = Path(str(values[name]))
         return cls(**values)  # type: ignore[arg-type]

@@ -8,12 +8,18 @@ import warnings
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from saliency_service.errors import InvalidRequest
 
 RawImage = bytes | np.ndarray
+
+# Transparent pixels are composited over white: what browsers and document viewers show on
+# their default page, so the model sees the picture its sender sees.
+BACKGROUND = 1.0
+# Pillow's modes for 1-channel integer samples wider than 8 bits (PNG's 16-bit grey).
+_WIDE_GREY = ("I", "I;16", "I;16B", "I;16L")
 
 
 def to_pixels(image: RawImage, channels: int, max_pixels: int) -> Tensor:
@@ -68,8 +74,9 @@ def _decode(data: bytes, max_pixels: int) -> np.ndarray:
         raise InvalidRequest("image is empty: send PNG/JPEG bytes or a pixel tensor")
     try:
         with warnings.catch_warnings():
-            # Pillow warns (then errors) on huge images; we check the size ourselves below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns (then errors) on huge images, whose size we check ourselves below,
+            # and on corrupt EXIF metadata, which it skips (the image is then shown unrotated).
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data), formats=("PNG", "JPEG")) as img:
                 width, height = img.size
                 if width * height > max_pixels:
@@ -77,15 +84,34 @@ def _decode(data: bytes, max_pixels: int) -> np.ndarray:
                         f"image is {width}x{height} = {width * height} pixels; "
                         f"the limit is {max_pixels}"
                     )
-                mode = "L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"
-                # A writable copy: torch refuses to wrap read-only memory without a warning.
-                return np.array(img.convert(mode))
+                return _samples(ImageOps.exif_transpose(img))
     except InvalidRequest:
         raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         raise InvalidRequest(
             f"cannot decode image ({len(data)} bytes): not a valid PNG or JPEG file"
         ) from None
+
+
+def _samples(img: Image.Image) -> np.ndarray:
+    """The displayed picture: (H, W) or (H, W, 3), uint8, or float32 in [0, 1].
+
+    16-bit grey is scaled by 1/65535 (Pillow's "L" conversion would clip it at 255); alpha,
+    and a palette's or a colour key's transparency, is composited over `BACKGROUND`.
+    """
+    key = img.info.get("transparency")
+    if img.mode in _WIDE_GREY:
+        samples = np.asarray(img, dtype=np.float32)
+        alpha = (samples != key).astype(np.float32) if isinstance(key, int) else 1.0
+        return np.clip(samples / 65535.0 * alpha + BACKGROUND * (1.0 - alpha), 0.0, 1.0)
+    grey = img.mode in ("1", "L", "LA", "La")
+    if img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or key is not None:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+        alpha = rgba[..., 3:]
+        pixels = rgba[..., :3] * alpha + BACKGROUND * (1.0 - alpha)
+        return np.ascontiguousarray(pixels[..., 0] if grey else pixels)
+    # A writable copy: torch refuses to wrap read-only memory without a warning.
+    return np.array(img.convert("L" if grey else "RGB"))
 
 
 def _check_array(array: np.ndarray) -> np.ndarray:
@@ -143,7 +169,8 @@ def _header_size(image: RawImage, what: str) -> tuple[int, int]:
         raise InvalidRequest(f"{what}: image is empty: send PNG/JPEG bytes or a pixel tensor")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # As in `_decode`: huge sizes are checked by the caller; corrupt EXIF is skipped.
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(image), formats=("PNG", "JPEG")) as img:
                 width, height = img.size
                 if img.getexif().get(_EXIF_ORIENTATION) in _TRANSPOSING_ORIENTATIONS:

@@ -136,6 +136,12 @@ class Metrics:
             ("model",),
             registry=r,
         )
+        self.model_changes = Counter(
+            "saliency_model_changes_total",
+            "Model versions loaded, replaced, removed or failed while serving (reloads).",
+            ("model", "action"),
+            registry=r,
+        )
 
     def serve(self, port: int, host: str = "0.0.0.0") -> WSGIServer:
         """Expose /metrics over HTTP on `port` (0 = a free port); shut down the returned server."""

@@ -1,7 +1,9 @@
 """The client's retries, round-robin over several servers, and bearer token, on real channels.
 
 The servers here are real gRPC servers on loopback ports whose ListModels fails on purpose as
-scripted: the only way to make RESOURCE_EXHAUSTED or UNAVAILABLE happen on cue.
+scripted: the only way to make RESOURCE_EXHAUSTED or UNAVAILABLE happen on cue. A scripted
+RESOURCE_EXHAUSTED is "busy" (marked for retry, as saliency-server marks a full server) unless
+the script says it is a cap.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 
 from tests.integration.server_process import unused_port
 
+RETRY_AFTER = "saliency-retry-after-ms"
+
 pytestmark = pytest.mark.integration
 
 
@@ -34,6 +38,7 @@ class Scripted(pb_grpc.SaliencyServicer):
     def __init__(self, name: str) -> None:
         self.name = name
         self.failures: list[grpc.StatusCode] = []
+        self.busy = True
         self.calls = 0
         self.metadata: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -44,6 +49,8 @@ class Scripted(pb_grpc.SaliencyServicer):
             self.metadata.append(dict(context.invocation_metadata()))  # type: ignore[arg-type]
             failure = self.failures.pop(0) if self.failures else None
         if failure is not None:
+            if failure == grpc.StatusCode.RESOURCE_EXHAUSTED and self.busy:
+                context.set_trailing_metadata(((RETRY_AFTER, "10"),))
             context.abort(failure, f"scripted {failure.name}")
         return pb.ListModelsResponse(models=[pb.ModelInfo(name=self.name)])
 
@@ -79,6 +86,17 @@ def test_retries_stop_after_four_attempts(servers) -> None:  # type: ignore[no-u
     with client, pytest.raises(ResourceExhausted, match="scripted"):
         client.list_models()
     assert scripted.calls == 4
+
+
+def test_resource_exhausted_not_marked_busy_is_not_retried(servers) -> None:  # type: ignore[no-untyped-def]
+    # A request over a cost cap, or a message over a size limit, would fail again.
+    (scripted, port), _ = servers
+    scripted.busy = False
+    scripted.failures = [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+    client = SaliencyClient(f"127.0.0.1:{port}", timeout=30)
+    with client, pytest.raises(ResourceExhausted, match="scripted"):
+        client.list_models()
+    assert scripted.calls == 1
 
 
 def test_errors_that_retrying_cannot_fix_are_not_retried(servers) -> None:  # type: ignore[no-untyped-def]

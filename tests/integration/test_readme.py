@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from saliency_client import decode_png
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -32,18 +32,20 @@ def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one() -> Non
 
 
 @pytest.mark.integration
-def test_demo_writes_heatmap_pngs(tmp_path: Path) -> None:
+def test_demo_draws_one_readable_figure_per_image(tmp_path: Path) -> None:
     # The demo command's last step, on the installed package: server child process + client.
     done = subprocess.run(
         [sys.executable, "-m", "saliency_service.demo.run", "--out", str(tmp_path), "--images",
-         "2"], capture_output=True, text=True, timeout=600, check=False,
+         "1"], capture_output=True, text=True, timeout=600, check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    methods = ("vanilla_gradient", "smoothgrad", "integrated_gradients", "grad_cam")
-    for i in range(2):
-        source = decode_png((tmp_path / f"image{i}_input.png").read_bytes())
-        for method in methods:
-            picture = decode_png((tmp_path / f"image{i}_{method}.png").read_bytes())
-            assert picture.shape[:2] == source.shape[:2]
-            # A heatmap was drawn: the overlay is not the input picture.
-            assert np.abs(picture[..., :3].astype(int) - source[..., :3]).mean() > 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["image0.png"]
+    counts = [int(n) for n in re.findall(r", (\d+) maps$", done.stdout, re.M)]
+    assert len(counts) == 1 and counts[0] >= 20  # every method but the attention maps
+    for path in sorted(tmp_path.iterdir()):
+        with Image.open(path) as figure:
+            pixels = np.asarray(figure.convert("RGB")).astype(int)
+        # Six panels of at least 256 px a row, four rows, and colour (maps) on them.
+        assert pixels.shape[1] >= 6 * 256 and pixels.shape[0] >= 4 * 256
+        chroma = pixels.max(axis=2) - pixels.min(axis=2)
+        assert (chroma > 60).mean() > 0.02

@@ -73,9 +73,9 @@ class Server:
         )
 
 
-@pytest.fixture
-def repository(tmp_path: Path) -> Path:
-    return write_tiny_repository(tmp_path / "repository")
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_repository(tmp_path_factory.mktemp("control") / "repository")
 
 
 @contextlib.contextmanager
@@ -89,16 +89,20 @@ def start(repository: Path, *flags: str, env: dict[str, str] | None = None) -> I
             server.channel.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(repository: Path) -> Iterator[Server]:
-    # Slices of about 300 ms and no batching delay: a dispatched batch waits only at the gate.
+    """Shared by the tests that need no other settings; each leaves it idle.
+
+    Slices of about 300 ms and no batching delay: a dispatched batch waits only at the gate.
+    """
     with start(repository, "--slice-ms", "300", "--max-queue-delay-ms", "0") as running:
         yield running
 
 
 def test_a_cheap_call_overtakes_a_long_one_after_at_most_one_slice(server: Server) -> None:
+    started = server.passes("integrated_gradients")
     long = server.stub.Explain.future(long_request(), timeout=600)
-    assert wait_until(lambda: server.passes("integrated_gradients") > 0, timeout=120)
+    assert wait_until(lambda: server.passes("integrated_gradients") > started, timeout=120)
     response = server.stub.Explain(CHEAP, timeout=120)
     assert response.results[0].error.code == 0
     assert not long.done()  # the cheap call, sent after the long one, finished first
@@ -168,36 +172,43 @@ def test_a_flooding_client_cannot_starve_another(repository: Path) -> None:
         assert flood.codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) >= 1
 
 
-def cancelled_cleanly(server: Server, method: str) -> None:
+def stopped_batches(server: Server, method: str) -> tuple[float, float]:
+    """(batches stopped by a cancellation, those of them that started at most one pass after)."""
+    samples = server.samples()
+    labels = {"model": "shapes", "method": method}
+    return (
+        value(samples, "saliency_passes_after_cancel_count", **labels),
+        value(samples, "saliency_passes_after_cancel_bucket", **labels, le="1.0"),
+    )
+
+
+def cancelled_cleanly(server: Server, method: str, before: tuple[float, float]) -> None:
     """The cancelled work stopped within one pass, nothing is left queued or in flight, and a
     cheap call then succeeds."""
-    labels = {"model": "shapes", "method": method}
-
-    def stopped_batches() -> float:
-        return value(server.samples(), "saliency_passes_after_cancel_count", **labels)
-
-    assert wait_until(lambda: stopped_batches() >= 1, timeout=120)
+    assert wait_until(lambda: stopped_batches(server, method)[0] > before[0], timeout=120)
     assert wait_until(server.idle, timeout=60)
-    samples = server.samples()
-    stopped = value(samples, "saliency_passes_after_cancel_count", **labels)
-    within_one = value(samples, "saliency_passes_after_cancel_bucket", **labels, le="1.0")
-    assert stopped >= 1 and within_one == stopped
+    stopped, within_one = stopped_batches(server, method)
+    assert within_one - before[1] == stopped - before[0]
     assert server.stub.Explain(CHEAP, timeout=120).results[0].error.code == 0
 
 
 def test_cancelling_an_explain_stops_its_work(server: Server) -> None:
+    before = stopped_batches(server, "integrated_gradients")
+    started = server.passes("integrated_gradients")
     call = server.stub.Explain.future(long_request(), timeout=600)
-    assert wait_until(lambda: server.passes("integrated_gradients") > 0, timeout=120)
+    assert wait_until(lambda: server.passes("integrated_gradients") > started, timeout=120)
     call.cancel()
-    cancelled_cleanly(server, "integrated_gradients")
+    cancelled_cleanly(server, "integrated_gradients", before)
 
 
 def test_cancelling_an_explain_stream_stops_its_work(server: Server) -> None:
+    before = stopped_batches(server, "integrated_gradients")
+    started = server.passes("integrated_gradients")
     requests = iter([pb.ExplainStreamRequest(request_id="long", request=long_request())])
     stream = server.stub.ExplainStream(requests, timeout=600)
-    assert wait_until(lambda: server.passes("integrated_gradients") > 0, timeout=120)
+    assert wait_until(lambda: server.passes("integrated_gradients") > started, timeout=120)
     stream.cancel()
-    cancelled_cleanly(server, "integrated_gradients")
+    cancelled_cleanly(server, "integrated_gradients", before)
 
 
 def evaluate_request(images: int = 8) -> pb.EvaluateRequest:
@@ -210,11 +221,13 @@ def evaluate_request(images: int = 8) -> pb.EvaluateRequest:
 
 
 def test_cancelling_an_evaluate_stops_its_work(server: Server) -> None:
+    before = stopped_batches(server, "pgd")
+    started = server.passes("pgd")
     stream = server.stub.Evaluate(evaluate_request(), timeout=600)
     assert next(stream).stage.startswith("pgd")
-    assert wait_until(lambda: server.passes("pgd") > 0, timeout=120)
+    assert wait_until(lambda: server.passes("pgd") > started, timeout=120)
     stream.cancel()
-    cancelled_cleanly(server, "pgd")
+    cancelled_cleanly(server, "pgd", before)
 
 
 def test_sigterm_with_an_evaluate_in_flight_exits_within_the_grace_period(

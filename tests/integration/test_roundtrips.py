@@ -5,15 +5,13 @@ from __future__ import annotations
 import grpc
 import numpy as np
 import pytest
-import safetensors.torch
 import torch
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from saliency_client import NotFound, SaliencyClient
-from saliency_service.config import DEMO_REPOSITORY
 from saliency_service.demo.shapes import CLASSES, generate
 from saliency_service.models.classifier import Classifier
-from saliency_service.models.config import read_model_config
-from saliency_service.models.shapes_cnn import ShapesCNN
+
+from tests.integration.oracles import demo_classifier, onnx_logits
 
 pytestmark = pytest.mark.integration
 MODEL = "shapes"
@@ -27,11 +25,12 @@ def batch():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def local_model() -> Classifier:
     """The demo model loaded here, independently of the server, as the oracle for its numbers."""
-    config = read_model_config(DEMO_REPOSITORY / MODEL)
-    network = ShapesCNN(num_classes=config.num_classes)
-    assert config.weights is not None
-    network.load_state_dict(safetensors.torch.load_file(str(config.weights)))
-    return Classifier(network, config.mean, config.std).eval()
+    return demo_classifier()
+
+
+@pytest.fixture(scope="module")
+def local_onnx(local_model: Classifier):  # type: ignore[no-untyped-def]
+    return onnx_logits(local_model, 64)
 
 
 @pytest.fixture
@@ -118,15 +117,24 @@ def test_integrated_gradients_reports_its_true_completeness_gap(client, batch, l
         assert d["score_delta"] == pytest.approx(delta, abs=1e-3)
         gap = float(explanation.attributions.astype(np.float64).sum()) - delta
         assert d["completeness_gap"] == pytest.approx(gap, abs=1e-3)
-        # Adaptive steps: within 1 % of |f(x) − f(x')|, unless the step cap was reached.
-        assert abs(gap) <= 0.01 * abs(delta) + 1e-4 or d["steps"] == 1024
+        # Adaptive steps: within 1 % of |f(x) − f(x')|, or the answer says it is not (the
+        # best of 32 … 1024 points is returned, not always 1024's: the gap is not monotone).
+        assert d["tolerance_met"] == float(d["relative_completeness_gap"] <= 0.01)
+        assert abs(gap) <= 0.01 * abs(delta) + 1e-4 or d["tolerance_met"] == 0.0
 
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])
-def test_attack_stays_in_budget_and_is_rechecked(client, batch, local_model, method) -> None:  # type: ignore[no-untyped-def]
+def test_attack_stays_in_budget_and_is_rechecked(  # type: ignore[no-untyped-def]
+    client, batch, local_model, local_onnx, method
+) -> None:
     eps = 8 / 255
     results = client.attack(list(batch.images), model=MODEL, method=method, eps=eps)
     clean = pixels(batch.images)
+    with torch.no_grad():
+        clean_labels = local_model(clean).argmax(dim=1)
+    adversarials = np.stack([r.adversarial for r in results]).transpose(0, 3, 1, 2)
+    onnx_logits = local_onnx(adversarials)
+    top2 = np.sort(onnx_logits, axis=1)[:, -2:]
     for i, result in enumerate(results):
         assert result.error is None
         adversarial = result.adversarial
@@ -138,7 +146,12 @@ def test_attack_stays_in_budget_and_is_rechecked(client, batch, local_model, met
         with torch.no_grad():
             label = int(local_model(torch.from_numpy(adversarial).permute(2, 0, 1)[None]).argmax())
         assert result.label_after_torch == label
-        assert result.success == (result.label_after_onnx != result.label_before)
+        assert result.label_before == int(clean_labels[i])
+        # ONNX Runtime's label, recomputed here; skipped only at a numerical tie.
+        if top2[i, 1] - top2[i, 0] > 1e-3:
+            assert result.label_after_onnx == int(onnx_logits[i].argmax())
+            assert result.success == (int(onnx_logits[i].argmax()) != int(clean_labels[i]))
+    assert sum(top2[:, 1] - top2[:, 0] > 1e-3) >= len(results) - 1, "too many ties to judge"
 
 
 def test_explain_stream_answers_every_request(grpc_target, batch) -> None:  # type: ignore[no-untyped-def]

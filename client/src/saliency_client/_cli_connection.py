@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from saliency_client._channel import tls_credentials
 from saliency_client.client import SaliencyClient
@@ -37,10 +38,10 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
                      help="TLS, trusting the system's root certificates ($SALIENCY_TLS=1)")
     tls.add_argument("--tls-ca", type=Path, default=_env("TLS_CA"), metavar="PEM",
                      help="CA that signed the server's certificate ($SALIENCY_TLS_CA)")
-    tls.add_argument("--tls-client-cert", type=Path, default=_env("TLS_CLIENT_CERT"),
-                     metavar="PEM", help="client certificate, for mutual TLS "
-                     "($SALIENCY_TLS_CLIENT_CERT)")
-    tls.add_argument("--tls-client-key", type=Path, default=_env("TLS_CLIENT_KEY"),
+    tls.add_argument("--tls-client-cert", "--tls-cert", type=Path,
+                     default=_env("TLS_CLIENT_CERT"), metavar="PEM",
+                     help="client certificate, for mutual TLS ($SALIENCY_TLS_CLIENT_CERT)")
+    tls.add_argument("--tls-client-key", "--tls-key", type=Path, default=_env("TLS_CLIENT_KEY"),
                      metavar="PEM", help="its private key ($SALIENCY_TLS_CLIENT_KEY)")
     tls.add_argument("--tls-server-name", default=_env("TLS_SERVER_NAME"), metavar="NAME",
                      help="the name the server's certificate must carry, when the target "
@@ -54,6 +55,16 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 def connect(args: argparse.Namespace) -> SaliencyClient:
     """A client for the parsed options.
+
+    Raises:
+        InvalidArgument, OSError: as `connection`.
+    """
+    return SaliencyClient(args.target, **connection(args))
+
+
+def connection(args: argparse.Namespace) -> dict[str, Any]:
+    """The client's keyword arguments (`SaliencyClient` or `AsyncSaliencyClient`) for the
+    parsed options, but for the target.
 
     Raises:
         InvalidArgument: options that do not fit together (a certificate without its key, two
@@ -70,13 +81,8 @@ def connect(args: argparse.Namespace) -> SaliencyClient:
     )
     options = [("grpc.ssl_target_name_override", args.tls_server_name)] if args.tls_server_name \
         else []
-    return SaliencyClient(
-        args.target,
-        timeout=args.timeout,
-        credentials=credentials,
-        token=_token(args),
-        options=options,
-    )
+    return {"timeout": args.timeout, "credentials": credentials, "token": _token(args),
+            "options": options}
 
 
 def _token(args: argparse.Namespace) -> str | None:

@@ -1,7 +1,11 @@
-"""`saliency`: list models and methods, predict, explain and attack from the shell.
+"""`saliency`: list models and methods, predict, explain, attack and evaluate from the shell.
 
-Images are sent as their encoded files; the CLI decodes them only to draw overlays, with the
-built-in PNG codec, or with Pillow (the `images` extra) for other formats.
+    saliency explain cat.png --method grad_cam -o cat_gradcam.png
+    saliency explain cat.png --methods all --grid cat_maps.png      # one figure, every method
+    saliency evaluate a.png b.png --labels 3,5 --attack fgsm --attack pgd \\
+        --eps 0,2/255,8/255 --plot accuracy.png
+
+Figures (`--grid`, `--plot`) need the `figures` extra: pip install 'saliency-client[figures]'.
 """
 
 from __future__ import annotations
@@ -10,99 +14,28 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
+from saliency_client import _cli_reports
 from saliency_client._cli_connection import add_connection_options, connect
-from saliency_client.arrays import ParamValue
+from saliency_client._cli_support import (
+    class_name,
+    find_model,
+    integers,
+    number,
+    numbers,
+    out,
+    param,
+    params_for,
+    read_image,
+    table,
+)
 from saliency_client.client import SaliencyClient
 from saliency_client.errors import SaliencyError
 from saliency_client.overlay import save_image, save_overlay
-from saliency_client.png import decode_png
-from saliency_client.results import ModelInfo
 
 _Command = Callable[[SaliencyClient, argparse.Namespace], int]
-# Names the client's methods take as arguments of their own; the CLI has options for them.
-_RESERVED = frozenset({"images", "model", "method", "targets", "top_k", "priority", "labels",
-                       "target_classes", "eps"})
-
-
-def _out(line: str = "") -> None:
-    print(line)  # noqa: T201  # the CLI's output is its purpose
-
-
-def _fraction(text: str) -> float:
-    """Parse "0.03" or "8/255"; raise ValueError otherwise."""
-    numerator, slash, denominator = text.partition("/")
-    try:
-        return float(numerator) / float(denominator) if slash else float(text)
-    except ZeroDivisionError:
-        raise ValueError(f"'{text}' divides by zero") from None
-
-
-def parse_number(text: str) -> float:
-    try:
-        return _fraction(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a number or a fraction like 8/255"
-        ) from None
-
-
-def parse_param(text: str, reserved: frozenset[str] = _RESERVED) -> tuple[str, ParamValue]:
-    """Parse NAME=VALUE: true/false is a flag, then an integer, a number, else text (also
-    used by `saliency bulk`, whose commands reserve other names)."""
-    name, equals, raw = text.partition("=")
-    if not equals or not name:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
-    if name in reserved:
-        raise argparse.ArgumentTypeError(f"'{name}' is set by its own option, not --param")
-    if raw.lower() in ("true", "false"):
-        return name, raw.lower() == "true"
-    for convert in (int, _fraction):
-        try:
-            return name, convert(raw)
-        except ValueError:
-            continue
-    return name, raw
-
-
-def _read_image(path: str) -> tuple[bytes, npt.NDArray[np.uint8]]:
-    """Return an image file's bytes (to send) and its pixels (to draw on)."""
-    data = Path(path).read_bytes()
-    try:
-        return data, decode_png(data)
-    except ValueError as png_error:
-        try:
-            from PIL import Image  # optional: only for formats the built-in codec cannot read
-        except ImportError:
-            raise ValueError(
-                f"cannot read {path}: {png_error}; install Pillow for other formats "
-                "(pip install 'saliency-client[images]')"
-            ) from None
-    with Image.open(path) as image:
-        return data, np.asarray(image.convert("RGB"))
-
-
-def _model(client: SaliencyClient, name: str | None) -> ModelInfo:
-    if name is not None:
-        return client.get_model(name)
-    models = [m for m in client.list_models() if m.ready]
-    if not models:
-        raise ValueError("the server has no ready models")
-    return models[0]
-
-
-def _class(model: ModelInfo, index: int) -> str:
-    return f"{index} ({model.labels[index]})" if 0 <= index < len(model.labels) else str(index)
-
-
-def _table(rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        _out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _models(client: SaliencyClient, args: argparse.Namespace) -> int:
@@ -114,7 +47,7 @@ def _models(client: SaliencyClient, args: argparse.Namespace) -> int:
         size = f"{m.input_height}x{m.input_width}x{m.input_channels}"
         gap = f"{m.onnx_max_abs_logit_gap:.2e} / {m.onnx_max_rel_logit_gap:.2e}"
         rows.append([m.name, m.architecture, size, str(len(m.labels)), gap, m.device])
-    _table(rows)
+    table(rows)
     return 0
 
 
@@ -123,69 +56,76 @@ def _methods(client: SaliencyClient, args: argparse.Namespace) -> int:
     for method in client.list_methods():
         params = ", ".join(f"{p.name}={p.default}" for p in method.params)
         rows.append([method.name, method.kind, params])
-    _table(rows)
+    table(rows)
     return 0
 
 
 def _predict(client: SaliencyClient, args: argparse.Namespace) -> int:
-    files = [_read_image(path)[0] for path in args.images]
-    model = _model(client, args.model)
+    files = [read_image(path)[0] for path in args.images]
+    model = find_model(client, args.model)
     failed = 0
     for path, prediction in zip(
         args.images, client.predict(files, model=model.name, top_k=args.top_k), strict=True
     ):
         if prediction.error is not None:
-            _out(f"{path}: error: {prediction.error.details}")
+            out(f"{path}: error: {prediction.error.details}")
             failed += 1
             continue
-        _out(path)
+        out(path)
         for score in prediction.top:
-            label = _class(model, score.index)
-            _out(f"  {score.probability:7.2%}  logit {score.logit:8.3f}  {label}")
+            label = class_name(model, score.index)
+            out(f"  {score.probability:7.2%}  logit {score.logit:8.3f}  {label}")
     return 1 if failed else 0
 
 
 def _explain(client: SaliencyClient, args: argparse.Namespace) -> int:
-    data, pixels = _read_image(args.image)
-    model = _model(client, args.model)
+    if args.methods is not None or args.grid is not None:
+        return _cli_reports.explain_grid(client, args)
+    if args.output is None:
+        raise ValueError("give -o PNG for the overlay, or --grid PNG for a figure")
+    data, pixels = read_image(args.image)
+    model = find_model(client, args.model)
     (result,) = client.explain(
-        data, model=model.name, method=args.method, targets=args.target_class, **dict(args.param)
+        data, model=model.name, method=args.method, targets=args.target_class,
+        **params_for(args.method, args.param),
     )
     result.raise_for_error()
     explanation = result.explanations[0]
-    _out(f"predicted: {_class(model, result.predicted_class)}")
-    _out(f"explained: {_class(model, explanation.target)}")
+    out(f"predicted: {class_name(model, result.predicted_class)}")
+    out(f"explained: {class_name(model, explanation.target)}")
     for name, value in sorted(explanation.diagnostics.items()):
-        _out(f"  {name}: {value:.6g}")
-    if explanation.heatmap.size:
-        save_overlay(args.output, pixels, explanation.heatmap, alpha=args.alpha)
-    elif explanation.image is not None:  # methods that make an image rather than a map
+        out(f"  {name}: {value:.6g}")
+    if explanation.image is not None:  # methods that make an image rather than a map
         save_image(args.output, explanation.image)
-    _out(f"wrote {args.output}")
+    elif explanation.heatmap.size:
+        save_overlay(args.output, pixels, explanation.heatmap, alpha=args.alpha)
+    out(f"wrote {args.output}")
     if args.raw is not None:
         np.save(args.raw, explanation.heatmap)
-        _out(f"wrote {args.raw}")
+        out(f"wrote {args.raw}")
     return 0
 
 
 def _attack(client: SaliencyClient, args: argparse.Namespace) -> int:
-    data, _ = _read_image(args.image)
-    model = _model(client, args.model)
-    params = {"steps": args.steps} | dict(args.param)
+    if args.output is None:
+        raise ValueError("give -o PNG for the adversarial image")
+    data, _ = read_image(args.image)
+    model = find_model(client, args.model)
+    params = {"steps": args.steps} | params_for(args.method, args.param)
     (result,) = client.attack(
         data, model=model.name, method=args.method, eps=args.eps, labels=args.label,
         target_classes=args.target_class, **params,
     )
     result.raise_for_error()
-    _out(f"label before:         {_class(model, result.label_before)}")
-    _out(f"label after (torch):  {_class(model, result.label_after_torch)}")
-    _out(f"label after (ONNX):   {_class(model, result.label_after_onnx)}")
-    _out(f"eps {result.eps:.6g}  L-inf {result.linf:.6g}  L2 {result.l2:.6g}")
+    out(f"label before:         {class_name(model, result.label_before)}")
+    out(f"label after (torch):  {class_name(model, result.label_after_torch)}")
+    out(f"label after (ONNX):   {class_name(model, result.label_after_onnx)}")
+    out(f"eps {result.eps:.6g}  L-inf {result.linf:.6g}  L2 {result.l2:.6g}")
     agreement = "engines agree" if result.engines_agree else "torch and ONNX Runtime DISAGREE"
-    _out(f"success: {'yes' if result.success else 'no'} ({agreement})")
+    out(f"success: {'yes' if result.success else 'no'} ({agreement})")
     if result.adversarial is not None:
         save_image(args.output, result.adversarial)
-        _out(f"wrote {args.output}")
+        out(f"wrote {args.output}")
     return 0
 
 
@@ -207,26 +147,51 @@ def _parser() -> argparse.ArgumentParser:
         sub.set_defaults(run=run)
         return sub
 
+    def params(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--param", type=param, action="append", default=[],
+                         metavar="[METHOD.]NAME=VALUE",
+                         help="a method parameter (repeatable); METHOD. limits it to one method")
+
     command("models", _models, "list the server's models")
     command("methods", _methods, "list explanation and attack methods")
     predict = command("predict", _predict, "print the best classes of images")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top-k", type=int, default=5)
-    explain = command("explain", _explain, "write a heatmap overlay of an image")
+    explain = command("explain", _explain,
+                      "write a heatmap overlay, or one figure of several methods")
+    which = explain.add_mutually_exclusive_group(required=True)
+    which.add_argument("--method", help="one method")
+    which.add_argument("--methods", metavar="LIST",
+                       help="comma-separated methods, or 'all': every method the server offers "
+                       "(those that do not apply to the model are listed with the reason)")
+    explain.add_argument("--grid", metavar="PNG",
+                         help="one figure: the input and each method's map, titled, with a "
+                         "colour bar")
     explain.add_argument("--alpha", type=float, default=0.5, help="heatmap opacity")
     explain.add_argument("--raw", metavar="NPY", help="also save the raw heatmap (.npy)")
     attack = command("attack", _attack, "write an adversarial example")
     attack.add_argument("--method", default="pgd")
-    attack.add_argument("--eps", type=parse_number, help="budget in [0, 1], e.g. 8/255")
+    attack.add_argument("--eps", type=number, help="budget in [0, 1], e.g. 8/255")
     attack.add_argument("--steps", type=int)
     attack.add_argument("--label", type=int, help="true class (default: predicted)")
-    explain.add_argument("--method", required=True)
     for sub in (explain, attack):
         sub.add_argument("image", metavar="IMAGE")
         sub.add_argument("--target-class", type=int)
-        sub.add_argument("--param", type=parse_param, action="append", default=[],
-                         metavar="NAME=VALUE", help="a method parameter (repeatable)")
-        sub.add_argument("-o", "--output", required=True, metavar="PNG")
+        params(sub)
+        sub.add_argument("-o", "--output", metavar="PNG")
+    evaluate = command("evaluate", _cli_reports.evaluate,
+                       "accuracy under attack at each eps, and the plot")
+    evaluate.add_argument("images", nargs="+", metavar="IMAGE")
+    evaluate.add_argument("--labels", type=integers,
+                          help="true classes, comma-separated (default: the predictions)")
+    evaluate.add_argument("--attack", action="append", default=[], metavar="METHOD",
+                          help="an attack with an eps budget (repeatable; default fgsm, pgd)")
+    evaluate.add_argument("--eps", type=numbers, default=[0, 1 / 255, 2 / 255, 4 / 255, 8 / 255],
+                          metavar="LIST", help="comma-separated budgets, e.g. 0,2/255,8/255")
+    evaluate.add_argument("--stability", action="append", default=[], metavar="METHOD",
+                          help="a map whose stability under the attack is measured")
+    evaluate.add_argument("--plot", metavar="PNG", help="draw accuracy against eps")
+    params(evaluate)
     return parser
 
 

@@ -91,6 +91,36 @@ def normalize_heatmap(heatmap: npt.NDArray[np.generic], *, percentile: float = 9
     return np.clip((np.where(finite, values, low) - low) / (high - low), 0.0, 1.0)
 
 
+def signed_scale(heatmap: npt.NDArray[np.generic], *, percentile: float = 99.0) -> float:
+    """The magnitude that a signed colour scale maps to full colour: a high percentile of |map|.
+
+    A map is drawn on a symmetric scale, −scale (full blue) … 0 (no colour) … +scale (full red),
+    so the sign stays visible. The percentile, not the maximum, for the reason given in
+    `normalize_heatmap`. 0.0 for a map with no finite non-zero value.
+
+    Shape:
+        heatmap: any; the scale is one number.
+    """
+    values = np.abs(heatmap.astype(np.float64))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0
+    scale = float(np.percentile(values, percentile))
+    return scale if scale > 0.0 else float(values.max())
+
+
+def stretched(picture: npt.NDArray[np.generic]) -> _FloatArray:
+    """A picture made by a method (a class model, grown from mid-grey) with its departures from
+    mid-grey stretched to the full range, as Simonyan et al. (2014, Fig. 1) show theirs.
+
+    Shape:
+        picture: (H, W) or (H, W, C); returns (H, W, 3) in [0, 1].
+    """
+    offset = _as_float_rgb(picture) - 0.5
+    peak = float(np.abs(offset).max())
+    return offset / (2 * peak) + 0.5 if peak > 0 else offset + 0.5
+
+
 def overlay_heatmap(
     image: npt.NDArray[np.generic],
     heatmap: npt.NDArray[np.generic],

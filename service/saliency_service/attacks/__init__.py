@@ -19,6 +19,7 @@ from saliency_service.attacks.mi_fgsm import mi_fgsm
 from saliency_service.attacks.minimal_epsilon import INNER_ATTACKS, minimal_epsilon
 from saliency_service.attacks.pgd import pgd
 from saliency_service.attacks.pgd_l2 import pgd_l2
+from saliency_service.attacks.simba import simba
 from saliency_service.attacks.targets import TARGET_MODES, choose_targets
 from saliency_service.params import Param
 
@@ -52,6 +53,11 @@ def _bim_passes(params: Mapping[str, object]) -> float:
 def _deepfool_passes(params: Mapping[str, object]) -> float:
     """Each step is one forward+backward over the label and every candidate class."""
     return cast(int, params["steps"]) * (cast(int, params["candidates"]) + 1.0)
+
+
+def _simba_passes(params: Mapping[str, object]) -> float:
+    """Two forward passes per coordinate tried, a forward pass a third of a forward+backward."""
+    return (2 * cast(int, params["steps"]) + 1) / 3
 
 
 def _minimal_epsilon_passes(params: Mapping[str, object]) -> float:
@@ -183,5 +189,29 @@ ATTACKS: dict[str, AttackSpec] = {
         ),
         description="The smallest L∞ ε (per image) at which FGSM, BIM or PGD flips the label.",
         passes=_minimal_epsilon_passes,
+    ),
+    "simba": AttackSpec(
+        name="simba",
+        function=simba,
+        params=(
+            _LINF_EPS,
+            Param(
+                "steps",
+                "integer",
+                1000,
+                "pixel coordinates tried per image (two forward passes each, at most)",
+                minimum=1,
+                maximum=100000,
+            ),
+            Param(
+                "seed", "integer", 0, "seeds the order of the coordinates", minimum=0,
+                maximum=2**31 - 1,
+            ),
+        ),
+        description="SimBA (Guo et al. 2019): black-box, from the model's probabilities alone; "
+        "each pixel coordinate in a random order moves by ±ε if that lowers the label's "
+        "probability (L∞). Runs on ONNX-only models.",
+        passes=_simba_passes,
+        forward_only=True,
     ),
 }

@@ -42,7 +42,9 @@ class AttackSpec:
     a different ε per image; every other parameter arrives as its resolved value.
 
     `passes(params)` prices one image in forward+backward passes (operations/cost.py);
-    `autocast`: its result survives mixed precision (L∞ attacks keep only the gradient's sign).
+    `autocast`: its result survives mixed precision (L∞ attacks keep only the gradient's sign);
+    `forward_only`: a black-box attack, which queries the model's scores and needs no gradient,
+    so it also runs on models served from an ONNX file alone.
     """
 
     name: str
@@ -52,6 +54,7 @@ class AttackSpec:
     targeted: bool = True
     passes: Callable[[Mapping[str, object]], float] = steps_passes
     autocast: bool = False
+    forward_only: bool = False
 
     @property
     def eps(self) -> Param | None:

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from saliency_client.cli import parse_number, parse_param
+from saliency_client._cli_support import number, param
 
 from saliency_service.bulk.job import BulkError, BulkJob
 from saliency_service.bulk.pipeline import run_bulk
@@ -31,7 +31,7 @@ MiB = 1 << 20
 def _param(text: str) -> tuple[str, ParamValue]:
     """NAME=VALUE, as `saliency explain --param` takes it (eps included: bulk jobs have no
     per-image ε)."""
-    return parse_param(text, reserved=frozenset())
+    return param(text, reserved=frozenset())
 
 
 def _attack(text: str) -> tuple[str, dict[str, ParamValue]]:
@@ -83,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
                                  help="maps as Parquet arrays, PNG files, or not at all")
     subs["evaluate"].add_argument("--attack", type=_attack, action="append", required=True,
                                   metavar="NAME[:P=V,...]", help="an attack (repeatable)")
-    subs["evaluate"].add_argument("--eps", type=parse_number, action="append", required=True,
+    subs["evaluate"].add_argument("--eps", type=number, action="append", required=True,
                                   help="an ε, e.g. 4/255 (repeatable)")
     subs["evaluate"].add_argument("--stability", action="append", default=[], metavar="METHOD",
                                   help="an explanation method whose stability to measure")

@@ -1,12 +1,15 @@
-"""`saliency-demo`: start the server on the demo repository, explain a few images, write PNGs.
+"""`saliency-demo`: start the server on the demo repository and draw, for a few fresh images,
+one figure each: the image beside every explanation method's map.
 
 It runs the real thing end to end: `saliency-server` as a child process on a free port, and the
-thin client over gRPC, as an app would.
+thin client over gRPC, as an app would (one Explain per method, all the images in it, several
+methods in flight at once). The figures need the client's `figures` extra (matplotlib).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import signal
@@ -17,14 +20,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from saliency_client import SaliencyClient, encode_png, save_overlay
+from saliency_client import AsyncSaliencyClient
+from saliency_client.figures import PanelBox, save_gallery
+from saliency_client.gallery import MethodMap, explain_images, explanation_methods
 
 from saliency_service.demo.shapes import CLASSES, generate
 
-METHODS = ("vanilla_gradient", "smoothgrad", "integrated_gradients", "grad_cam")
-# Pictures show magnitudes: IG's default heatmap is the signed channel sum (it keeps
-# completeness), which an overlay renders as a wash around zero. None = the method's default.
-DISPLAY_REDUCE = {"integrated_gradients": "abs_mean"}
 LISTENING = re.compile(r"serving \S+ on port (\d+)")
 
 
@@ -57,33 +58,34 @@ def start_server(timeout: float = 300.0) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("saliency-server did not start; run it alone to see why")
 
 
-def write_demo(target: str, out: Path, count: int) -> list[Path]:
-    """Explain `count` fresh demo images with each method; return the PNGs written."""
+async def _explain_all(target: str, images: list[np.ndarray]) -> dict[str, list[MethodMap]]:
+    """Every explanation method's maps of `images`, by method in the server's order."""
+    async with AsyncSaliencyClient(target) as client:
+        methods = explanation_methods(await client.list_methods())
+        found = {answers[0].method: answers async for answers in explain_images(
+            client, images, model="shapes", methods=methods)}
+    return {method: found[method] for method in methods}
+
+
+def write_demo(target: str, out: Path, count: int) -> list[tuple[Path, list[PanelBox]]]:
+    """Draw one figure per fresh demo image; return each figure's path and panel boxes."""
     out.mkdir(parents=True, exist_ok=True)
     batch = generate(count, seed=20_261_121)
+    answers = asyncio.run(_explain_all(target, list(batch.images)))
     written = []
-    with SaliencyClient(target) as client:
-        for i, image in enumerate(batch.images):
-            path = out / f"image{i}_input.png"
-            path.write_bytes(encode_png(image))
-            written.append(path)
-        for method in METHODS:
-            results = client.explain(
-                list(batch.images),
-                model="shapes",
-                method=method,
-                reduce=DISPLAY_REDUCE.get(method),
-            )
-            for i, result in enumerate(results):
-                result.raise_for_error()
-                heatmap = result.explanations[0].heatmap
-                path = out / f"image{i}_{method}.png"
-                save_overlay(path, np.asarray(batch.images[i]), heatmap)
-                written.append(path)
-                print(
-                    f"{path}: true {CLASSES[batch.labels[i]]}, "  # noqa: T201
-                    f"predicted {result.predicted_label}"
-                )
+    for i, image in enumerate(batch.images):
+        maps = [per_image[i] for per_image in answers.values()]
+        result = next((a.result for a in maps if a.result is not None), None)
+        predicted = result.predicted_label if result is not None else "?"
+        path = out / f"image{i}.png"
+        boxes = save_gallery(
+            path, image, maps,
+            title=f"shapes · demo image {i} · maps of the predicted class",
+            input_note=f"true class {CLASSES[batch.labels[i]]}, predicted {predicted}",
+        )
+        written.append((path, boxes))
+        print(f"{path}: true {CLASSES[batch.labels[i]]}, predicted {predicted}, "
+              f"{len(boxes) - 1} maps")
     return written
 
 
@@ -98,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
-    print(f"wrote {len(written)} PNGs to {args.out}/")  # noqa: T201
+    print(f"wrote {len(written)} figures to {args.out}/")  # noqa: T201
     return 0
 
 

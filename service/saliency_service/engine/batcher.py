@@ -98,7 +98,7 @@ class Batcher:
         for item in items:
             queue.push(item)
             item.future.add_done_callback(lambda _: self.metrics.inflight.dec())
-        self._count(job.key.model, len(items))
+        self._count(self.pool.model_name(job.key.model), len(items))
         self.metrics.inflight.inc(len(items))
         self._wake.set()
         try:
@@ -165,9 +165,9 @@ class Batcher:
                 async with asyncio.timeout(self._next_wake(now)):
                     await self._wake.wait()
 
-    def _limits(self, name: str) -> tuple[int, float]:
-        """(max batch size, max queue delay in seconds) for model `name`."""
-        config = self.pool.model_config(name)
+    def _limits(self, key: str) -> tuple[int, float]:
+        """(max batch size, max queue delay in seconds) for the model with `key`."""
+        config = self.pool.model_config(key)
         size = config.max_batch_size or self.config.max_batch_size
         delay_ms = config.max_queue_delay_ms
         return size, (self.config.max_queue_delay_ms if delay_ms is None else delay_ms) / 1000
@@ -203,11 +203,11 @@ class Batcher:
                 self._leave(key, dead)
                 for item in dead:
                     reason = "deadline" if item.expired(now) else "cancelled"
-                    self.metrics.dropped.labels(key.model, reason).inc()
+                    self.metrics.dropped.labels(self.pool.model_name(key.model), reason).inc()
                 _answer(dead, [why_dead(item, now) for item in dead])
 
     def _leave(self, key: BatchKey, items: Sequence[WorkItem], dispatched: bool = False) -> None:
-        self._count(key.model, -len(items))
+        self._count(self.pool.model_name(key.model), -len(items))
         for item in items:
             self.fair.depart(item.tenant, item.cost if dispatched else 0.0)
 
@@ -218,7 +218,7 @@ class Batcher:
     # ---------------------------------------------------------------- execution
 
     async def _execute(self, slot: Slot, job: Job, items: list[WorkItem]) -> None:
-        name, method = job.key.model, job.key.method or job.key.kind
+        name, method = self.pool.model_name(job.key.model), job.key.method or job.key.kind
         started = time.monotonic()
         for item in items:
             self.metrics.queue_wait.labels(name, method).observe(started - item.enqueued)

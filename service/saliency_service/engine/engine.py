@@ -56,9 +56,9 @@ class Engine:
                 metrics.device_memory.labels(name, kind).set_function(read)
         times = PassTimes()
         for model in models:
-            for instance in pool.instances(model.config.name):
+            for instance in pool.instances(model.key):
                 seconds = await pool.compute(instance.plain.device, _warm_up, pool, instance)
-                times.set(model.config.name, instance.plain.device, seconds)
+                times.set(model.key, instance.plain.device, seconds)
         settings = RunSettings(
             precision=Precision.named(config.autocast),
             times=times,
@@ -72,6 +72,22 @@ class Engine:
             config.max_queue_size, config.max_queued_seconds * len(devices), config.tenant_share
         )
         return cls(pool, batcher, admission, times)
+
+    async def add_model(self, model: LoadedModel) -> None:
+        """Replicate a model loaded while serving onto the devices and warm every instance up
+        (on the device threads, beside the batches running there), then put it in service.
+        Until this returns the engine runs nothing on it, so a request never meets it cold."""
+        instances = await asyncio.to_thread(self.pool.build, model)
+        for instance in (i for built in instances.values() for i in built):
+            device = instance.plain.device
+            seconds = await self.pool.compute(device, _warm_up, self.pool, instance)
+            self.times.set(model.key, device, seconds)
+        self.pool.publish(model, instances)
+
+    def remove_model(self, key: str) -> None:
+        """Drop the model with `key` (no request uses it any more)."""
+        self.pool.remove(key)
+        self.times.forget(key)
 
     def abort(self, error: SaliencyError) -> None:
         """Answer every queued and running image with `error` (the end of a grace period)."""
@@ -89,6 +105,8 @@ def _warm_up(pool: WorkerPool, instance: Instance) -> float:
     model = instance.plain
     config, device = model.config, model.device
     shape = (config.channels, config.height, config.width)
-    pool.memory[str(device)].rows_per_pass(config.name, model.classifier, shape)
-    measure_row_seconds(instance.folded.classifier, shape, device)
-    return measure_row_seconds(model.classifier, shape, device)
+    gradients = not model.forward_only
+    memory = pool.memory[str(device)]
+    memory.rows_per_pass(model.key, model.classifier, shape, gradients=gradients)
+    measure_row_seconds(instance.folded.classifier, shape, device, gradients=gradients)
+    return measure_row_seconds(model.classifier, shape, device, gradients=gradients)

@@ -53,6 +53,12 @@ class Gate:
         self._waiting: list[Turn] = []
         self.passes = 0
 
+    def resize(self, lanes: int) -> None:
+        """Allow `lanes` passes at once from now on (a model needing more instances arrived)."""
+        with self._condition:
+            self.lanes = lanes
+            self._condition.notify_all()
+
     def has_free_lane(self) -> bool:
         """No batch would have to wait for a lane if one more were dispatched now."""
         with self._condition:

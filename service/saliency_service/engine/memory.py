@@ -52,12 +52,19 @@ def default_budget(device: torch.device) -> int:
     return int(min(physical * CPU_SHARE, CPU_CAP))
 
 
-def measure_row_bytes(model: nn.Module, shape: tuple[int, ...], device: torch.device) -> int:
+def measure_row_bytes(
+    model: nn.Module, shape: tuple[int, ...], device: torch.device, *, gradients: bool = True
+) -> int:
     """Bytes one row of a forward+backward-to-input pass of `model` needs, from a 2-row probe.
+
+    Without `gradients` (a model that has none: ONNX Runtime runs it) nothing is saved, and the
+    fallback factor of the input's bytes stands in.
 
     Shape:
         shape: one input row, (C, H, W).
     """
+    if not gradients:
+        return FALLBACK_ROWS_FACTOR * 4 * math.prod(shape)
     rows = 2
     weights = {
         t.untyped_storage().data_ptr() for t in itertools.chain(model.parameters(), model.buffers())
@@ -100,18 +107,33 @@ class DeviceMemory:
         self._ceiling: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def set_concurrency(self, concurrency: int) -> None:
+        """`concurrency` passes may now run at once on this device."""
+        self.pass_bytes = self.budget_bytes // max(1, concurrency)
+
+    def forget(self, name: str) -> None:
+        """Drop what is known of model `name` (it left the server)."""
+        with self._lock:
+            self._row_bytes.pop(name, None)
+            self._ceiling.pop(name, None)
+
     def row_bytes(self, name: str) -> int | None:
         """The current per-row estimate for model `name`, None before its first batch."""
         with self._lock:
             return self._row_bytes.get(name)
 
-    def rows_per_pass(self, name: str, model: nn.Module, shape: tuple[int, ...]) -> int:
-        """The most rows one pass of model `name` may hold on this device (at least 1)."""
+    def rows_per_pass(
+        self, name: str, model: nn.Module, shape: tuple[int, ...], *, gradients: bool = True
+    ) -> int:
+        """The most rows one pass of model `name` may hold on this device (at least 1).
+
+        `gradients` False: the model runs forward passes only (an ONNX-only model).
+        """
         with self._lock:
             known = self._row_bytes.get(name)
         if known is None:
             # Probed outside the lock: it runs the model, and other devices' models must not wait.
-            known = measure_row_bytes(model, shape, self.device)
+            known = measure_row_bytes(model, shape, self.device, gradients=gradients)
             with self._lock:
                 known = self._row_bytes.setdefault(name, known)
         rows = max(1, self.pass_bytes // known)

@@ -109,6 +109,11 @@ class WorkerPool:
     Each device has `lanes` passes at once (the largest `instances` of its models) and two more
     threads and one more instance of each model than that, so that a batch may preempt a long
     one between its passes (gate.py) while that one waits, paused, on its own instance.
+
+    Models come and go while serving (a new version, a reload): each is known by its key
+    (`LoadedModel.key`), `build` makes its instances off the event loop, `publish` puts them in
+    service (growing the lanes if it needs more), and `remove` drops them once nothing runs on
+    them. Everything but `build` runs on the event loop.
     """
 
     def __init__(
@@ -122,42 +127,81 @@ class WorkerPool:
     ) -> None:
         self.devices = list(devices)
         self.channels_last = channels_last
-        self._masters = {model.config.name: model for model in models}
-        lanes = max((model.config.instances for model in models), default=1)
+        self._masters: dict[str, LoadedModel] = {}
+        self._names: dict[str, str] = {}
+        self.lanes = max((model.config.instances for model in models), default=1)
         self.memory = {
-            str(device): DeviceMemory(device, budget_bytes or default_budget(device), lanes)
+            str(device): DeviceMemory(device, budget_bytes or default_budget(device), self.lanes)
             for device in self.devices
         }
-        self.gates = {str(device): Gate(lanes) for device in self.devices}
-        self._threads = {
-            str(device): ThreadPoolExecutor(lanes + PREEMPTION_DEPTH, f"compute-{device}")
-            for device in self.devices
-        }
+        self.gates = {str(device): Gate(self.lanes) for device in self.devices}
+        self._threads = {str(device): self._executor(device) for device in self.devices}
         self._open = {str(device): 0 for device in self.devices}
-        self._free: dict[tuple[str, str], list[Instance]] = {
-            (name, str(device)): [
-                Instance.of(model, device, channels_last)
-                for _ in range(model.config.instances + 1)
-            ]
-            for name, model in self._masters.items()
-            for device in self.devices
-        }
+        self._free: dict[tuple[str, str], list[Instance]] = {}
+        for model in models:
+            self.publish(model, self.build(model))
         self._decode = ThreadPoolExecutor(decode_threads, thread_name_prefix="decode")
         self.observers: list[Callable[[int], None]] = []
 
-    def model_config(self, name: str) -> ModelConfig:
-        """The config of model `name` (its batching limits and input shape)."""
-        return self._masters[name].config
+    def _executor(self, device: torch.device) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.lanes + PREEMPTION_DEPTH, f"compute-{device}")
 
-    def instances(self, name: str) -> list[Instance]:
-        """Every free instance of model `name` (for warm-up before serving)."""
-        return [i for device in self.devices for i in self._free[(name, str(device))]]
+    def build(self, model: LoadedModel) -> dict[str, list[Instance]]:
+        """`model`'s instances for every device, by device (slow: call it off the event loop)."""
+        return {
+            str(device): [
+                Instance.of(model, device, self.channels_last)
+                for _ in range(model.config.instances + 1)
+            ]
+            for device in self.devices
+        }
 
-    def acquire(self, name: str, priority: int) -> Slot | None:
-        """A free instance of model `name`, on a device with a free lane (the least busy), or
-        else on one where a batch of `priority` may preempt a long one; None if neither."""
+    def publish(self, model: LoadedModel, instances: dict[str, list[Instance]]) -> None:
+        """Put `model`'s instances (from `build`) in service."""
+        self._grow(model.config.instances)
+        self._masters[model.key] = model
+        self._names[model.key] = model.config.name
+        for device, built in instances.items():
+            self._free[(model.key, device)] = built
+
+    def remove(self, key: str) -> None:
+        """Drop the model with `key` (every instance of it is free: nothing runs on it)."""
+        self._masters.pop(key, None)
+        for device in self.devices:
+            self._free.pop((key, str(device)), None)
+        for memory in self.memory.values():
+            memory.forget(key)
+
+    def _grow(self, lanes: int) -> None:
+        if lanes <= self.lanes:
+            return
+        self.lanes = lanes
+        for device in self.devices:
+            name = str(device)
+            self.gates[name].resize(lanes)
+            self.memory[name].set_concurrency(lanes)
+            # Running batches finish on the old threads; new ones start on the new pool.
+            old, self._threads[name] = self._threads[name], self._executor(device)
+            old.shutdown(wait=False)
+
+    def model_config(self, key: str) -> ModelConfig:
+        """The config of the model with `key` (its batching limits and input shape)."""
+        return self._masters[key].config
+
+    def model_name(self, key: str) -> str:
+        """The name of the model with `key`, for metric labels (kept after it is removed)."""
+        return self._names.get(key, key)
+
+    def instances(self, key: str) -> list[Instance]:
+        """Every free instance of the model with `key` (for warm-up before serving)."""
+        return [i for device in self.devices for i in self._free[(key, str(device))]]
+
+    def acquire(self, key: str, priority: int) -> Slot | None:
+        """A free instance of the model with `key`, on a device with a free lane (the least
+        busy), or else on one where a batch of `priority` may preempt a long one; None if
+        neither."""
         open_threads = self._threads_free
-        usable = [d for d in self.devices if self._free[(name, str(d))] and open_threads(d)]
+        usable = [d for d in self.devices if self._free[(key, str(d))] and open_threads(d)]
         free = [d for d in usable if self.gates[str(d)].has_free_lane()]
         preempting = [d for d in usable if self.gates[str(d)].may_preempt(priority)]
         candidates = free or preempting
@@ -165,7 +209,7 @@ class WorkerPool:
             return None
         device = min(candidates, key=lambda d: self._open[str(d)])
         self._open[str(device)] += 1
-        instance = self._free[(name, str(device))].pop()
+        instance = self._free[(key, str(device))].pop()
         gate = self.gates[str(device)]
         turn = Turn(priority)
         gate.register(turn)
@@ -181,12 +225,14 @@ class WorkerPool:
         call left on the replica (hooks, half-moved tensors) cannot reach the next batch.
         """
         slot.gate.leave(slot.turn)
-        name = slot.model.config.name
+        key = slot.model.key
         instance = slot.instance
-        if rebuild:
-            instance = Instance.of(self._masters[name], slot.device, self.channels_last)
         self._open[str(slot.device)] -= 1
-        self._free[(name, str(slot.device))].append(instance)
+        if key not in self._masters:
+            return  # removed while this batch ran: nothing will run on it again
+        if rebuild:
+            instance = Instance.of(self._masters[key], slot.device, self.channels_last)
+        self._free[(key, str(slot.device))].append(instance)
 
     async def compute(
         self, device: torch.device, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs

@@ -79,7 +79,7 @@ def run_batch(
         if live:
             computed = run.run(live)
         settings.times.observe(
-            slot.model.config.name, slot.device, run.weighted_rows, time.perf_counter() - started
+            slot.model.key, slot.device, run.weighted_rows, time.perf_counter() - started
         )
     except Abandoned:
         _drop(outcome, items)
@@ -108,7 +108,8 @@ class _Run:
 
     def __init__(self, slot: Slot, job: Job, outcome: BatchOutcome, settings: RunSettings) -> None:
         self.slot, self.job, self.outcome, self.settings = slot, job, outcome, settings
-        self.name = slot.model.config.name
+        # The model's name labels metrics; its key (this load of this version) keys estimates.
+        self.name, self.key = slot.model.config.name, slot.model.key
         self.results: dict[int, Any] = {}
         self.weighted_rows = 0.0
 
@@ -123,9 +124,11 @@ class _Run:
             return None
         slot, config = self.slot, self.slot.model.config
         shape = (config.channels, config.height, config.width)
-        rows = slot.memory.rows_per_pass(self.name, slot.model.classifier, shape)
+        rows = slot.memory.rows_per_pass(
+            self.key, slot.model.classifier, shape, gradients=not slot.model.forward_only
+        )
         by_time = self.settings.times.rows_per_slice(
-            self.name, slot.device, self.settings.slice_seconds
+            self.key, slot.device, self.settings.slice_seconds
         )
         return rows if by_time is None else min(rows, by_time)
 
@@ -156,15 +159,18 @@ class _Run:
         model = instance.folded if self.job.foldable else instance.plain
         checkpoint = Checkpoint(items)
         checkpoint()
+        # A model's own [precision] autocast overrides the server's.
+        autocast = model.config.autocast
+        precision = self.settings.precision if autocast is None else Precision.named(autocast)
         with (
             pass_guard(
                 model.classifier,
-                self.name,
+                self.key,
                 self.slot.memory,
                 self._before_pass(checkpoint),
                 channels_last=self.slot.channels_last,
             ) as stats,
-            self.settings.precision.context(self.slot.device, self.job.autocast),
+            precision.context(self.slot.device, self.job.autocast),
         ):
             try:
                 outputs = self.job.run(model, [item.payload for item in items], rows)
@@ -201,7 +207,7 @@ class _Run:
                 # batch, but teach the budget nothing.
                 smaller = max(1, tried // 2)
             else:
-                smaller = self.slot.memory.out_of_memory(self.name, tried)
+                smaller = self.slot.memory.out_of_memory(self.key, tried)
                 self.outcome.rows_per_pass = smaller
             if self.job.chunking == "inside" and rows is not None and rows > 1:
                 self._solve(items, smaller)

@@ -24,8 +24,13 @@ SMOOTHING = 0.2
 WARM_UP_ROWS = 2
 
 
-def measure_row_seconds(model: nn.Module, shape: tuple[int, ...], device: torch.device) -> float:
+def measure_row_seconds(
+    model: nn.Module, shape: tuple[int, ...], device: torch.device, *, gradients: bool = True
+) -> float:
     """Seconds per row of a forward+backward-to-input pass: the second of two identical passes.
+
+    Without `gradients` (a model that has none) a forward pass is timed and counted as
+    `FORWARD_ONLY_SHARE` of a forward+backward one.
 
     Shape:
         shape: one input row, (C, H, W).
@@ -35,13 +40,17 @@ def measure_row_seconds(model: nn.Module, shape: tuple[int, ...], device: torch.
     seconds = 0.0
     for _ in range(2):
         started = time.perf_counter()
-        with torch.enable_grad():
-            leaf = inputs.clone().requires_grad_(True)
-            torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
+        if not gradients:
+            with torch.no_grad():
+                model(inputs)
+        else:
+            with torch.enable_grad():
+                leaf = inputs.clone().requires_grad_(True)
+                torch.autograd.grad(model(leaf)[:, 0].sum(), leaf)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
-    return seconds / WARM_UP_ROWS
+    return seconds / WARM_UP_ROWS / (1.0 if gradients else FORWARD_ONLY_SHARE)
 
 
 class PassTimes:
@@ -54,6 +63,11 @@ class PassTimes:
     def set(self, name: str, device: torch.device, row_seconds: float) -> None:
         with self._lock:
             self._seconds[(name, str(device))] = max(row_seconds, 1e-9)
+
+    def forget(self, name: str) -> None:
+        """Drop the estimates of model `name` (it left the server)."""
+        with self._lock:
+            self._seconds = {k: v for k, v in self._seconds.items() if k[0] != name}
 
     def row_seconds(self, name: str, device: torch.device | None = None) -> float:
         """The estimate for `device`, or the fastest device's when None (0.0 if unmeasured)."""

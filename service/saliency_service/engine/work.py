@@ -27,8 +27,10 @@ _sequence = itertools.count()
 class BatchKey:
     """Items with equal keys may share a batch: same model, same computation.
 
-    `params` holds every resolved parameter, so two requests that differ in anything but their
-    images and per-image fields (targets, labels, ε) never share a batch.
+    `model` is the model's key (`LoadedModel.key`: one load of one version), so work planned on
+    a version runs on that version even when a newer one serves new requests. `params` holds
+    every resolved parameter, so two requests that differ in anything but their images and
+    per-image fields (targets, labels, ε) never share a batch.
     """
 
     model: str

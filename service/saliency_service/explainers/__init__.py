@@ -21,6 +21,7 @@ from saliency_service.explainers.attention import HEAD_FUSIONS, attention, atten
 from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.explainers.cam import cam
 from saliency_service.explainers.class_model import class_model_visualization
+from saliency_service.explainers.deeplift import check_model as deeplift_check_model
 from saliency_service.explainers.deeplift import deeplift
 from saliency_service.explainers.eigen_cam import eigen_cam
 from saliency_service.explainers.gradcam import grad_cam
@@ -35,7 +36,7 @@ from saliency_service.explainers.guided_grad_cam import guided_grad_cam
 from saliency_service.explainers.hires_cam import hires_cam
 from saliency_service.explainers.integrated_gradients import (
     AUTO_START_STEPS,
-    METHODS,
+    QUADRATURES,
     integrated_gradients,
 )
 from saliency_service.explainers.layer_cam import layer_cam
@@ -101,7 +102,7 @@ _REFERENCE = (
         "baseline_image",
         "tensor",
         None,
-        "the 'given' baseline: (C, H, W) float32 pixels in [0, 1], the images' size",
+        "the 'given' baseline: (H, W, C) float32 pixels in [0, 1] at the model's input size",
     ),
 )
 
@@ -206,7 +207,8 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
                 "integer",
                 0,
                 "points on the path; 0 = adaptive: from 32, doubled per image until the "
-                "completeness gap is within `tolerance`, up to `max_steps`",
+                "completeness gap is within `tolerance`, up to `max_steps`; each image keeps "
+                "the count with the smallest gap",
                 minimum=0,
                 maximum=4096,
             ),
@@ -222,11 +224,11 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
                 maximum=1.0,
             ),
             Param(
-                "method",
+                "quadrature",
                 "text",
                 "gausslegendre",
-                "quadrature rule, named as in Captum",
-                choices=METHODS,
+                "the integral's quadrature rule, named as Captum's `method`",
+                choices=QUADRATURES,
             ),
             *_REFERENCE,
             _reduce("sum"),
@@ -259,6 +261,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         params=(*_REFERENCE, _reduce("sum")),
         description="DeepLIFT Rescale rule: contributions of each pixel to f(x) − f(x') "
         "(Shrikumar et al. 2017); reports the summation-to-delta gap as completeness_gap",
+        check_model=deeplift_check_model,
         passes=_two_passes,
         attributions=True,
     ),
@@ -288,14 +291,23 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         ),
         description="drop in the class score when a sliding patch is blanked, averaged over "
         "the patches covering each pixel (Zeiler & Fergus 2014); one forward pass per patch",
-        passes=_occlusion_passes,
+        passes=_occlusion_passes, forward_only=True,
     ),
     "cam": ExplainerSpec(
         name="cam",
         function=cam,
-        params=(LAYER,),
+        params=(
+            LAYER,
+            Param(
+                "relu",
+                "flag",
+                False,
+                "clamp the map at zero, as Grad-CAM does; Zhou et al.'s map has no ReLU",
+            ),
+        ),
         description="class activation map: final linear weights times the feature map, for "
-        "networks ending in global average pooling + one linear layer (Zhou et al. 2016)",
+        "networks ending in global average pooling + one linear layer, negative values kept "
+        "(Zhou et al. 2016)",
         passes=_forward,
         autocast=True,
     ),

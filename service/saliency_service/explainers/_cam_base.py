@@ -2,7 +2,8 @@
 
 Each method supplies only its formula, as in pytorch-grad-cam's `base_cam.py`, where a subclass
 overrides `get_cam_weights`. Conventions, and how they compare with the peers:
-- Every map is ReLU'd at the layer's resolution, then upsampled bilinearly
+- Every map but `cam`'s (Zhou et al.'s has no ReLU; it takes `relu`) is ReLU'd at the layer's
+  resolution, then upsampled bilinearly
   (`align_corners=False`, the same sampling grid as OpenCV's `INTER_LINEAR` that pytorch-grad-cam
   uses) to the input's (H, W). pytorch-grad-cam applies the same ReLU to every method.
 - Values are raw: not min-max normalised. pytorch-grad-cam returns each map scaled to [0, 1]

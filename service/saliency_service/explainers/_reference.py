@@ -36,7 +36,8 @@ def baselines(
             "given" (`baseline_image` for every image).
         blur_sigma: the blur's standard deviation in pixels.
         seed: seeds the uniform noise.
-        baseline_image: the "given" reference, (C, H, W) in [0, 1] pixel space like the images.
+        baseline_image: the "given" reference, (H, W, C) in [0, 1] pixel space, the layout of
+            every image the API takes, at the images' height and width.
 
     Raises:
         InvalidRequest: "given" without `baseline_image`, a `baseline_image` of the wrong shape,
@@ -62,12 +63,13 @@ def baselines(
         if baseline_image is None:
             raise InvalidRequest("baseline 'given' needs the tensor parameter baseline_image")
         given = torch.as_tensor(baseline_image, dtype=images.dtype, device=images.device)
-        if given.shape != images.shape[1:]:
+        channels, height, width = images.shape[1:]
+        if given.shape != (height, width, channels):
             raise InvalidRequest(
-                f"baseline_image must be (C, H, W) = {tuple(images.shape[1:])} like the images, "
-                f"got {tuple(given.shape)}"
+                f"baseline_image must be (H, W, C) = {(height, width, channels)}, the model's "
+                f"input size, got {tuple(given.shape)}"
             )
-        return given.expand_as(images)
+        return given.permute(2, 0, 1).expand_as(images)
     raise ValueError(f"unknown baseline '{kind}'; valid: {', '.join(BASELINES)}")
 
 

@@ -8,18 +8,21 @@ multiplied over the layers from the first to the last; the map is the class toke
 
 torchvision's `EncoderBlock` calls its `nn.MultiheadAttention` with `need_weights=False`, so a
 forward hook recomputes softmax(Q Kᵀ / √d) per head (Vaswani et al. 2017, eq. 1) from the
-module's own input and projection weights. The hook returns nothing, so the model's outputs are
-unchanged, and it is removed in `finally`. Both methods are class-agnostic: `targets` are not
+module's own input and projection weights; timm's and Hugging Face's ViTs call
+`scaled_dot_product_attention`, whose weights are recomputed from each call's arguments (a
+torch function mode, explainers/_op_override.py). Neither changes the model's outputs, and
+both are removed in `finally`. Both methods are class-agnostic: `targets` are not
 used. Heads are fused by their mean (default), max or min; rows are renormalised after the
 identity is added, which matters for max and min (their rows do not sum to 1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from math import isqrt, sqrt
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +30,9 @@ from torch import Tensor, nn
 
 from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.explainers._cam_base import upsample
+from saliency_service.explainers._op_override import Substitution
 from saliency_service.explainers.base import Explanation
+from saliency_service.models.feature_maps import prefix_tokens
 
 HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
 
@@ -103,33 +108,95 @@ def attention_rollout(
 def attention_weights(model: nn.Module, images: Tensor) -> list[Tensor]:
     """Every self-attention layer's per-head weights, in the order the layers run.
 
+    Two sources: `nn.MultiheadAttention` modules (torchvision's ViT), recomputed from their
+    input and projection by a forward hook; and every `scaled_dot_product_attention` call made
+    elsewhere (timm's and Hugging Face's ViT and DeiT, exported programs), whose softmax is
+    recomputed from the call's own query, key, mask and scale while the call itself runs
+    unchanged.
+
     Raises:
-        UnsupportedMethod: the model has no `nn.MultiheadAttention`.
+        UnsupportedMethod: the model runs no self-attention over all of its tokens (windowed
+            attention, as swin's, works on windows of the image, not on its patches).
 
     Shape:
         images: (N, C, H, W); each entry (N, heads, L, L), rows summing to 1.
     """
-    layers = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
-    if not layers:
-        raise UnsupportedMethod(
-            "attention maps need a vision transformer whose self-attention layers are "
-            "nn.MultiheadAttention over a class token and a square grid of patches (e.g. "
-            "vit_b_16); this model has none (swin_t's attention is windowed, CNNs have none)"
-        )
-    with _recording(layers) as recorded, torch.no_grad():
+    modules = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
+    recorded: list[Tensor] = []
+    inside = [0]
+
+    def sdpa(query: Tensor, key: Tensor, *args: Any, **kwargs: Any) -> object:
+        if not inside[0]:
+            recorded.append(_sdpa_weights(query, key, *args, **kwargs))
+        return NotImplemented  # the call itself runs as it would have
+
+    calls: dict[Callable[..., Any], Callable[..., Any]] = dict.fromkeys(SDPA_FUNCTIONS, sdpa)
+    with _recording(modules, recorded, inside), Substitution(calls), torch.no_grad():
         model(images)
+    if not recorded:
+        raise UnsupportedMethod(
+            "attention maps need a vision transformer (self-attention over a class token and "
+            "a square grid of patches, e.g. vit_b_16, timm's ViT/DeiT, Hugging Face ViT/DeiT); "
+            "this model runs no attention (CNNs have none)"
+        )
+    if any(w.shape[0] != len(images) for w in recorded):
+        raise UnsupportedMethod(
+            "attention maps need self-attention over the whole image; this model's attention "
+            "runs on windows of it (as swin's does)"
+        )
     return recorded
 
 
+# scaled_dot_product_attention as Python code and as exported programs call it.
+SDPA_FUNCTIONS = (
+    F.scaled_dot_product_attention,
+    torch.ops.aten.scaled_dot_product_attention.default,
+)
+
+
+def _sdpa_weights(
+    query: Tensor,
+    key: Tensor,
+    value: object = None,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    **_: object,
+) -> Tensor:
+    """softmax(Q Kᵀ · scale + mask) as the call computes it (Vaswani et al. 2017, eq. 1)."""
+    if is_causal:
+        raise UnsupportedMethod("attention maps need bidirectional (not causal) self-attention")
+    scores = query @ key.transpose(-2, -1) * (scale or 1 / sqrt(query.shape[-1]))
+    if attn_mask is not None:
+        if attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        else:
+            scores = scores + attn_mask
+    weights = scores.float().softmax(dim=-1)
+    return weights if weights.dim() == 4 else weights.reshape(len(weights), -1, *weights.shape[-2:])
+
+
 @contextmanager
-def _recording(layers: list[nn.MultiheadAttention]) -> Iterator[list[Tensor]]:
-    recorded: list[Tensor] = []
-    handles = [
-        layer.register_forward_hook(partial(_record, layer, recorded), with_kwargs=True)
-        for layer in layers
+def _recording(
+    layers: list[nn.MultiheadAttention], recorded: list[Tensor], inside: list[int]
+) -> Iterator[None]:
+    """Hooks that record each `nn.MultiheadAttention`'s weights; `inside[0]` counts the ones
+    running, whose own scaled_dot_product_attention calls are not recorded twice."""
+
+    def enter(module: nn.Module, args: object) -> None:
+        inside[0] += 1
+
+    def leave(layer: nn.MultiheadAttention, *hook_args: Any) -> None:
+        inside[0] -= 1
+        _record(layer, recorded, *hook_args)
+
+    handles = [layer.register_forward_pre_hook(enter) for layer in layers]
+    handles += [
+        layer.register_forward_hook(partial(leave, layer), with_kwargs=True) for layer in layers
     ]
     try:
-        yield recorded
+        yield
     finally:
         for handle in handles:
             handle.remove()
@@ -185,13 +252,18 @@ def _fuse(weights: Tensor, head_fusion: str) -> Tensor:
 
 
 def _class_token_heatmap(matrix: Tensor, images: Tensor) -> Explanation:
-    """Row 0 (the class token) over the patch columns, as a square grid upsampled to the input."""
-    patches = matrix[:, 0, 1:]
-    side = isqrt(patches.shape[1])
-    if side * side != patches.shape[1]:
+    """Row 0 (the class token) over the patch columns, as a square grid upsampled to the input.
+
+    The patches are the last g² tokens; the tokens before them (class, distillation, register
+    tokens) are left out (feature_maps.prefix_tokens).
+    """
+    tokens = matrix.shape[-1]
+    prefix = prefix_tokens(tokens)
+    if prefix is None:
         raise UnsupportedMethod(
             f"attention maps need a class token and a square grid of patches; this model has "
-            f"{matrix.shape[-1]} tokens"
+            f"{tokens} tokens"
         )
-    grid = patches.reshape(-1, side, side)
+    side = isqrt(tokens - prefix)
+    grid = matrix[:, 0, prefix:].reshape(-1, side, side)
     return Explanation(heatmap=upsample(grid, (images.shape[-2], images.shape[-1])))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from saliency_service.params import Param
 
@@ -35,6 +35,10 @@ def no_check(_params: Mapping[str, object]) -> None:
     """Every combination of valid parameter values is valid."""
 
 
+def any_model(_model: nn.Module) -> None:
+    """The method applies to every model the repository loads."""
+
+
 def one_pass(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
     """One forward+backward pass per row: the gradient methods."""
     return 1.0
@@ -50,9 +54,13 @@ class ExplainerSpec:
     pass, from the engine's budgets) when `chunks`.
 
     `passes` prices one row (operations/cost.py); `check(params)` refuses combinations of
-    parameter values that each pass their bounds (raises InvalidRequest); `autocast`: its maps
+    parameter values that each pass their bounds (raises InvalidRequest); `check_model(model)`
+    refuses, cheaply and before any compute, a model the method cannot apply to (raises
+    UnsupportedMethod), so that the request is refused as a whole; `autocast`: its maps
     survive mixed precision;
-    `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`).
+    `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`);
+    `forward_only`: it needs nothing of the model but forward passes of whole images (no
+    gradients, no layers), so it also runs on models served from an ONNX file alone.
     """
 
     name: str
@@ -61,9 +69,11 @@ class ExplainerSpec:
     description: str
     passes: PassCount = one_pass
     check: Callable[[Mapping[str, object]], None] = no_check
+    check_model: Callable[[nn.Module], None] = any_model
     chunks: bool = True
     autocast: bool = False
     attributions: bool = False
+    forward_only: bool = False
 
     @property
     def hooks_layer(self) -> bool:

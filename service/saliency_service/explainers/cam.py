@@ -5,14 +5,24 @@ M_c = Σ_k w^c_k f_k(x, y) (eq. 2), where the network computes its logits as
 S_c = Σ_k w^c_k GAP(f_k) + b_c: a global average pool and one linear layer after the feature map.
 
 Rather than trusting the architecture's name, the head is checked on the batch itself: some
-`nn.Linear` with K inputs and one output per class must reproduce the logits from the pooled
+linear layer with K inputs and one output per class must reproduce the logits from the pooled
 feature map (or from the pooled ReLU of it: DenseNet applies `F.relu` after its last module).
-Otherwise CAM is undefined and `UnsupportedMethod` says why. The family's ReLU is applied.
+A linear layer is an `nn.Linear` or any module holding a (classes, K) `weight` and a (classes,)
+`bias` or none: an exported program unflattened to modules keeps its `fc` as such a module,
+whose graph calls `aten.linear`. Otherwise CAM is undefined and `UnsupportedMethod` says why.
+
+The map is returned as eq. 2 defines it, negative evidence included: no ReLU, unlike Grad-CAM
+(whose eq. 2 has one) and pytorch-grad-cam, which applies one to every method. `relu=True`
+clamps it at zero at the layer's resolution, as the rest of the family does. With an integer
+upsampling factor the map's mean plus the class bias is then still the logit (eq. 1).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from saliency_service.errors import UnsupportedMethod
@@ -27,6 +37,7 @@ def cam(
     targets: Tensor,
     *,
     layer: nn.Module,
+    relu: bool = False,
     chunk_size: int | None = None,
 ) -> Explanation:
     """CAM of each image for its target class at `layer`, the feature map the pool reads.
@@ -36,10 +47,11 @@ def cam(
         images: the batch, not modified.
         targets: the class explained for each row.
         layer: the module whose output is globally average-pooled into the final linear layer.
+        relu: clamp the map at zero (before upsampling), as Grad-CAM does; off by default.
         chunk_size: most images per forward pass; None for all at once.
 
     Returns:
-        `heatmap`: ReLU(Σ_k w^c_k A^k) upsampled to (H, W), raw.
+        `heatmap`: Σ_k w^c_k A^k (ReLU'd if `relu`) upsampled to (H, W), raw.
 
     Raises:
         InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
@@ -51,37 +63,51 @@ def cam(
 
     def at_layer(part: Tensor, part_targets: Tensor) -> Tensor:
         activations, logits = capture_activations(model, layer, part, part_targets)
-        features, linear = _pooled_linear_head(model, layer, activations, logits)
-        return weighted_sum(features, linear.weight[part_targets].detach()).clamp_min(0)
+        features, weight = _pooled_linear_head(model, layer, activations, logits)
+        maps = weighted_sum(features, weight[part_targets].detach())
+        return maps.clamp_min(0) if relu else maps
 
     return explanation(in_chunks(at_layer, images, targets, chunk_size), images)
 
 
 def _pooled_linear_head(
     model: nn.Module, layer: nn.Module, activations: Tensor, logits: Tensor
-) -> tuple[Tensor, nn.Linear]:
+) -> tuple[Tensor, Tensor]:
+    """The feature map the head pools and the head's (classes, K) weight."""
     channels, classes = activations.shape[1], logits.shape[1]
     name = module_name(model, layer)
-    linears = [
-        module
-        for module in model.modules()
-        if isinstance(module, nn.Linear)
-        and (module.in_features, module.out_features) == (channels, classes)
-    ]
+    linears = list(_linear_layers(model, channels, classes))
     if not linears:
         raise UnsupportedMethod(
             f"CAM needs global average pooling and one linear layer after the feature map; no "
-            f"nn.Linear maps the {channels} channels of layer '{name}' to the {classes} classes "
-            "(e.g. vgg16's and mobilenet_v3's heads stack several linear layers); use grad_cam"
+            f"linear layer maps the {channels} channels of layer '{name}' to the {classes} "
+            "classes (e.g. vgg16's and mobilenet_v3's heads stack several linear layers); use "
+            "grad_cam"
         )
     tolerance = 1e-4 * logits.abs().max().clamp_min(1.0)
     with torch.no_grad():
         for features in (activations, activations.clamp_min(0)):
-            for linear in reversed(linears):
-                if (linear(features.mean(dim=(2, 3))) - logits).abs().max() <= tolerance:
-                    return features, linear
+            for weight, bias in reversed(linears):
+                pooled = F.linear(features.mean(dim=(2, 3)), weight, bias)
+                if (pooled - logits).abs().max() <= tolerance:
+                    return features, weight
     raise UnsupportedMethod(
         f"CAM needs logits = linear(global average pool(layer '{name}')), and this network's "
         "head does something else in between (e.g. convnext's LayerNorm, vit's class token); "
         "use grad_cam"
     )
+
+
+def _linear_layers(
+    model: nn.Module, channels: int, classes: int
+) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """(weight, bias) of every module that holds a (classes, channels) weight of its own."""
+    for module in model.modules():
+        own = dict(module.named_parameters(recurse=False)) | dict(
+            module.named_buffers(recurse=False)
+        )
+        weight, bias = own.get("weight"), own.get("bias")
+        if weight is None or tuple(weight.shape) != (classes, channels):
+            continue
+        if bias is None or tuple(bias.shape) == (classes,):
+            yield weight, bias

@@ -1,124 +1,74 @@
-"""DeepLIFT with the Rescale rule, for ReLU networks with max-pooling (torchvision ResNets too).
+"""DeepLIFT with the Rescale rule: ReLU and mobile-network activations, max-pool, gating.
 
 A. Shrikumar, P. Greenside, A. Kundaje, "Learning Important Features Through Propagating
 Activation Differences", ICML 2017 (arXiv:1704.02685). Multipliers `m = Δy/Δx` replace
-gradients at nonlinearities (the Rescale rule) and compose by the chain rule for multipliers;
-affine layers (convolutions, eval-mode batch norm, linear, average pooling, residual sums)
-keep their gradients, which are their multipliers. So `Σ (x − x') ⊙ m = f_c(x) − f_c(x')`
-(summation-to-delta, eq. 1), up to rounding and to nonlinearities not handled here.
-
-Images and references go through the model as one batch, `[x; x']`, so each substituted
-nonlinearity sees both activations of a pair; the substitutes give the reference rows no
-gradient, since only the image rows' multipliers are wanted.
+gradients at nonlinearities and compose by the chain rule for multipliers; affine layers
+(convolutions, eval-mode batch norm, linear, average pooling, residual sums) keep their
+gradients, which are their multipliers. So `Σ (x − x') ⊙ m = f_c(x) − f_c(x')`
+(summation-to-delta, eq. 1), up to rounding. The rules are in `_deeplift_rules`; a model with
+a nonlinearity none of them covers is refused (`check_model`) rather than answered with a gap.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx
 
 from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._autograd import chunks, input_gradients
-from saliency_service.explainers._op_override import RELU_FUNCTIONS, Substitution
+from saliency_service.explainers._deeplift_rules import NO_RULE, substitutes
+from saliency_service.explainers._op_override import Substitution
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
 from saliency_service.explainers.base import Explanation
 
-# Where |Δx| is below this, the gradient at x stands in for Δy/Δx (Captum's default eps).
-_EPS = 1e-10
+# Module types whose function has no rule here: normalisations over several inputs, softmax,
+# attention, other pools, and elementwise activations without a rule of their own.
+_NO_RULE_MODULES: tuple[type[nn.Module], ...] = (
+    nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.InstanceNorm1d, nn.InstanceNorm2d,
+    nn.InstanceNorm3d, nn.Softmax, nn.Softmax2d, nn.LogSoftmax, nn.Softmin,
+    nn.MultiheadAttention, nn.MaxPool1d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.FractionalMaxPool2d, nn.FractionalMaxPool3d,
+    nn.LPPool1d, nn.LPPool2d, nn.GLU, nn.Bilinear, nn.PReLU, nn.RReLU, nn.LeakyReLU, nn.ELU,
+    nn.CELU, nn.SELU, nn.Hardtanh, nn.Softplus, nn.Mish, nn.LogSigmoid, nn.Softsign,
+    nn.Tanhshrink, nn.Softshrink, nn.Hardshrink, nn.Threshold, nn.RNNBase,
+)  # fmt: skip
+_NO_RULE_OPS = {
+    f.overloadpacket: name for f, name in NO_RULE.items() if isinstance(f, torch._ops.OpOverload)
+}
 
 
-class _RescaleReLU(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
+def check_model(model: nn.Module) -> None:
+    """Refuse, before any compute, a model DeepLIFT's rules cannot follow.
 
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        x_in, x_ref = x.chunk(2)
-        delta_in = x_in - x_ref
-        delta_out = x_in.clamp(min=0) - x_ref.clamp(min=0)
-        gradient = (x_in > 0).to(grad.dtype)
-        multiplier = torch.where(delta_in.abs() < _EPS, gradient, delta_out / delta_in)
-        return _image_rows_only(grad.chunk(2)[0] * multiplier)
+    Looks at the modules and, for exported programs, at the operators of their graphs; a
+    nonlinearity hidden in a custom `forward` is refused when the pass meets it.
 
-
-class _RescaleMaxPool2d(torch.autograd.Function):
-    """The max-pool rule of Captum's DeepLift (`deep_lift.maxpool`), exact for overlaps.
-
-    `Δy = (max(y, y') − y') + (y − max(y, y'))`: the first part is credited to the image's
-    argmax, the second to the reference's, each then divided by that input's Δx. Crediting
-    goes through max-pool's own backward, which adds where windows overlap (resnet's 3×3,
-    stride-2 pool) instead of overwriting as `max_unpool2d` does, so no difference is lost.
+    Raises:
+        UnsupportedMethod: a TorchScript model (its graph never calls back into Python, where
+            the rules are substituted), or a module or operator with no rule; names which.
     """
-
-    @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, geometry: tuple[Any, ...]) -> Tensor:
-        out, indices = F.max_pool2d(x, *geometry, return_indices=True)
-        ctx.save_for_backward(x, out, indices)
-        ctx.geometry = geometry  # type: ignore[attr-defined]
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        x, out, indices = ctx.saved_tensors
-        kernel, stride, padding, dilation, ceil_mode = ctx.geometry
-
-        def credit(per_output: Tensor) -> Tensor:
-            credited: Tensor = torch.ops.aten.max_pool2d_with_indices_backward(
-                per_output, x, kernel, stride, padding, dilation, ceil_mode, indices
+    for module in model.modules():
+        if isinstance(module, torch.jit.ScriptModule):
+            raise UnsupportedMethod(
+                "deeplift cannot run on a TorchScript model: its graph never calls the Python "
+                "functions DeepLIFT's rules replace; use integrated_gradients"
             )
-            return credited
-
-        x_in, x_ref = x.chunk(2)
-        y_in, y_ref = out.chunk(2)
-        g = grad.chunk(2)[0]
-        top = torch.maximum(y_in, y_ref)
-        to_image, to_reference = credit(torch.cat([g * (top - y_ref), g * (y_in - top)])).chunk(2)
-        delta_in = x_in - x_ref
-        plain = credit(torch.cat([g, torch.zeros_like(g)])).chunk(2)[0]
-        multiplier = torch.where(delta_in.abs() < _EPS, plain, (to_image + to_reference) / delta_in)
-        return _image_rows_only(multiplier), None
-
-
-def _image_rows_only(multiplier: Tensor) -> Tensor:
-    return torch.cat([multiplier, torch.zeros_like(multiplier)])
-
-
-def _substitutes(pairs: int) -> dict[Any, Any]:
-    # Only tensors whose leading axis is the paired batch are rescaled; anything else keeps
-    # the ordinary function and gradient.
-    def relu(input: Tensor, inplace: bool = False) -> Any:
-        if input.dim() == 0 or input.shape[0] != 2 * pairs:
-            return NotImplemented
-        return _RescaleReLU.apply(input)
-
-    def max_pool2d(
-        input: Tensor,
-        kernel_size: Any,
-        stride: Any = None,
-        padding: Any = 0,
-        dilation: Any = 1,
-        ceil_mode: bool = False,
-        return_indices: bool = False,
-    ) -> Any:
-        if return_indices or input.dim() != 4 or input.shape[0] != 2 * pairs:
-            return NotImplemented
-        sides = (kernel_size, stride or kernel_size, padding, dilation)
-        return _RescaleMaxPool2d.apply(input, (*(_pair(side) for side in sides), ceil_mode))
-
-    return {**dict.fromkeys(RELU_FUNCTIONS, relu), F.max_pool2d: max_pool2d}
-
-
-def _pair(value: int | tuple[int, int] | list[int]) -> list[int]:
-    return [value, value] if isinstance(value, int) else list(value)
+        if isinstance(module, _NO_RULE_MODULES):
+            raise UnsupportedMethod(
+                f"deeplift has no rule for the {type(module).__name__} modules of this model; "
+                "use integrated_gradients"
+            )
+        graph = getattr(module, "graph", None)
+        nodes = graph.nodes if isinstance(graph, torch.fx.Graph) else ()
+        for node in nodes:
+            packet = getattr(node.target, "overloadpacket", None)
+            if node.op == "call_function" and packet in _NO_RULE_OPS:
+                raise UnsupportedMethod(
+                    f"deeplift has no rule for the {_NO_RULE_OPS[packet]} operators of this "
+                    "model; use integrated_gradients"
+                )
 
 
 def deeplift(
@@ -135,8 +85,8 @@ def deeplift(
 ) -> Explanation:
     """DeepLIFT-Rescale contributions `(x − x') ⊙ m` of each pixel to `f_c(x) − f_c(x')`.
 
-    ReLUs (any spelling, in place or reused) and `max_pool2d` follow the rules above; other
-    nonlinearities keep their gradients, which shows as a completeness gap.
+    Every nonlinearity follows one of the rules in `_deeplift_rules` (ReLUs in any spelling,
+    in place or reused, included), or the model is refused.
 
     Args:
         model: maps pixels in [0, 1] to logits; rows must not interact (eval mode).
@@ -146,7 +96,7 @@ def deeplift(
             "uniform" or "given".
         blur_sigma: blur in pixels for the "blurred" baseline.
         seed: seeds the "uniform" baseline.
-        baseline_image: the "given" baseline, (C, H, W) in [0, 1] pixel space.
+        baseline_image: the "given" baseline, (H, W, C) in [0, 1] pixel space.
         reduce: channel reduction for the heatmap; "sum" keeps summation-to-delta.
         chunk_size: most rows per forward/backward pass, each image taking two (x and x');
             None for all at once.
@@ -157,13 +107,14 @@ def deeplift(
         "relative_completeness_gap".
 
     Raises:
-        UnsupportedMethod: no ReLU or max-pool was called through Python during the forward
-            pass, so no rule applied.
+        UnsupportedMethod: `check_model` refuses the model; the pass met a function with no
+            rule; or no rule applied at all (nothing nonlinear was called through Python).
 
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W);
         each diagnostic (N,).
     """
+    check_model(model)
     references = baselines(
         images, baseline, blur_sigma=blur_sigma, seed=seed, baseline_image=baseline_image
     )
@@ -171,12 +122,12 @@ def deeplift(
     images_per_pass = None if chunk_size is None else max(1, chunk_size // 2)
     for rows in chunks(len(images), images_per_pass):
         pairs = torch.cat([images[rows], references[rows]])
-        with Substitution(_substitutes(len(images[rows]))) as substitution:
+        with Substitution(substitutes(len(images[rows]))) as substitution:
             gradient, score = input_gradients(model, pairs, targets[rows].repeat(2))
         if substitution.calls == 0:
             raise UnsupportedMethod(
-                "deeplift found no ReLU or max-pool to apply its rules to: the model has none, "
-                "or runs outside Python (TorchScript)"
+                "deeplift found no nonlinearity to apply its rules to (ReLU, max-pool, ...): "
+                "the model has none, or runs outside Python"
             )
         multipliers.append(gradient.chunk(2)[0])
         scores.append(score.chunk(2)[0])

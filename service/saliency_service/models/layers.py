@@ -10,11 +10,14 @@ the model's input size, with every module recorded by `_layer_capture.layer_reco
   map) that is not a pooling layer or a block ending in one (vgg16's last max-pool halves the
   map the Grad-CAM paper uses, relu5_3), and whose map still reaches the logits at more than one
   position: after ViT's last attention only the class token does, so its default is the last
-  block's `ln_1`, the input of the last attention.
+  block's `ln_1`, the input of the last attention. Nor is the default a linear layer: in a
+  transformer those are the attention's query/key/value projections (the last to reach every
+  position), whose channels mix three different things; the norm before them is the map.
 
 This gives resnet* "layer4", vgg16 "features.29", densenet121, mobilenet_v3_*, efficientnet_b0
 and convnext_tiny "features", swin_t "permute" (the normalised last stage, channels-first) and
-vit_b_16 "encoder.layers.encoder_layer_11.ln_1". The network must be in eval mode (the survey
+vit_b_16 "encoder.layers.encoder_layer_11.ln_1", timm's ViT "blocks.<last>.norm1", Hugging Face's
+ViT "model.vit.layers.<last>.layernorm_before". The network must be in eval mode (the survey
 must not move batch-norm statistics). TorchScript modules take no hooks, so they list none.
 """
 
@@ -56,7 +59,9 @@ def default_cam_layer(network: nn.Module, shape: tuple[int, int, int]) -> str | 
         network: the network, in eval mode, on any device.
         shape: (C, H, W) of one input.
     """
-    chosen = [s.name for s in _survey(network, shape) if s.reaches_logits and not s.pools]
+    chosen = [
+        s.name for s in _survey(network, shape) if s.reaches_logits and not (s.pools or s.linear)
+    ]
     return chosen[-1] if chosen else None
 
 
@@ -65,6 +70,7 @@ class _Surveyed:
     name: str
     pools: bool
     reaches_logits: bool
+    linear: bool
 
 
 def _survey(network: nn.Module, shape: tuple[int, int, int]) -> list[_Surveyed]:
@@ -98,7 +104,12 @@ def _survey(network: nn.Module, shape: tuple[int, int, int]) -> list[_Surveyed]:
         last_leaf[name] = leaf
     reaching = _reaching(inputs.get(leaf), maps, shape)
     return [
-        _Surveyed(name, isinstance(modules[last_leaf[name]], _POOLING), name in reaching)
+        _Surveyed(
+            name,
+            isinstance(modules[last_leaf[name]], _POOLING),
+            name in reaching,
+            isinstance(modules[name], nn.Linear),
+        )
         for name in dict.fromkeys(finished)
         if name in maps
     ]

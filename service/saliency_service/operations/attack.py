@@ -11,6 +11,7 @@ from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack_batch import AttackInput, attack
 from saliency_service.operations.calls import AttackCall, AttackItem, ImageInput, Params
+from saliency_service.operations.explain import check_forward_only
 from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
 from saliency_service.params import Param, ParamValue, resolve_params
@@ -62,7 +63,7 @@ class AttackPlan:
         """The engine splits a batch into passes that fit its budgets; no layer is hooked."""
         model, spec, params = self.model, self.spec, self.params
         return Job(
-            BatchKey(model.config.name, "attack", spec.name, params_key(params)),
+            BatchKey(model.key, "attack", spec.name, params_key(params)),
             lambda instance, items, _: attack(instance, spec, params, items),
             foldable=True,
             autocast=spec.autocast,
@@ -103,6 +104,7 @@ def plan_attack(
             cannot follow.
     """
     spec, params = resolve_attack(call.method, call.params)
+    check_forward_only(model, spec.name, spec.forward_only, "attack")
     return AttackPlan(model, spec, params, row_seconds, max_pixels)
 
 

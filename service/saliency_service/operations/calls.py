@@ -2,7 +2,8 @@
 
 Images are still as sent (encoded bytes or a pixel array): operations price, admit and only then
 decode them. An image the transport could not read arrives as its error, so that it fails alone.
-Method names are the API's short names ("grad_cam"); parameters are plain values.
+Method names are the API's short names ("grad_cam"); parameters are plain values; `version` ""
+means the model's default version.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PredictCall:
     model: str
     images: list[ImageInput]
     top_k: int
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class ExplainCall:
     method: str
     items: list[ExplainItem]
     params: Params = field(default_factory=dict)
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class AttackCall:
     method: str
     items: list[AttackItem]
     params: Params = field(default_factory=dict)
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,3 +85,4 @@ class EvaluateCall:
     attacks: list[tuple[str, Params]]
     epsilons: list[float]
     stability_methods: list[str] = field(default_factory=list)
+    version: str = ""

@@ -67,6 +67,7 @@ class Report:
     clean_accuracy: float
     curves: list[Curve]
     stability: list[Stability]
+    model_version: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ async def evaluate(
         pixels = await runner.engine.pool.decode(_decode_all, plan, runner.config.max_image_pixels)
         async for message in evaluate_pixels(plan, runner, caller, pixels, plan.call.labels):
             if isinstance(message, Evaluation):
-                yield message.report(plan.call.labels)
+                yield message.report(plan.call.labels, plan.model.config.version)
             else:
                 yield message
     finally:
@@ -172,7 +173,7 @@ class Evaluation:
     attacks: list[tuple[str, list[tuple[float, list[AttackOutcome]]]]]
     stability: list[Stability]
 
-    def report(self, labels: Sequence[int]) -> Report:
+    def report(self, labels: Sequence[int], model_version: str) -> Report:
         curves = [
             Curve(
                 name,
@@ -182,7 +183,7 @@ class Evaluation:
             )
             for name, runs in self.attacks
         ]
-        return Report(_share(self.clean, labels), curves, self.stability)
+        return Report(_share(self.clean, labels), curves, self.stability, model_version)
 
 
 async def evaluate_pixels(

@@ -74,7 +74,7 @@ class ExplainPlan:
         """Methods that hook no layer run on the replica with folded batch norms."""
         model, spec, params = self.model, self.spec, self.params
         return Job(
-            BatchKey(model.config.name, "explain", spec.name, params_key(params)),
+            BatchKey(model.key, "explain", spec.name, params_key(params)),
             lambda instance, items, rows: explain(instance, spec, params, items, chunk_size=rows),
             chunking="inside" if spec.chunks else "passes",
             rows=lambda item: cast(ExplainInput, item).rows,
@@ -129,6 +129,8 @@ def plan_explain(
         InvalidLayer: no such layer.
     """
     spec, params = resolve_explain(call.method, call.params)
+    check_forward_only(model, spec.name, spec.forward_only, "explanation method")
+    spec.check_model(model.classifier)
     for param in spec.params:
         if param.kind == "layer":
             params[param.name] = layer_name(model, spec, params[param.name])
@@ -136,8 +138,8 @@ def plan_explain(
 
 
 def resolve_explain(method: str, given: Params) -> tuple[ExplainerSpec, dict[str, ParamValue]]:
-    """The method's record and every parameter resolved and checked, but for the layer, which
-    only the model can check.
+    """The method's record and every parameter resolved and checked, but for the layer and the
+    model's kind, which only the model can check.
 
     Raises:
         UnsupportedMethod, InvalidRequest: as `plan_explain`.
@@ -151,6 +153,20 @@ def resolve_explain(method: str, given: Params) -> tuple[ExplainerSpec, dict[str
             "leave return_attributions unset"
         )
     return spec, params
+
+
+def check_forward_only(model: LoadedModel, method: str, forward_only: bool, what: str) -> None:
+    """Raises UnsupportedMethod when `model` runs forward passes only and `method` needs more.
+
+    Forward-only methods say so in their registry record (`forward_only`).
+    """
+    if model.forward_only and not forward_only:
+        source = model.config.onnx.name if model.config.onnx is not None else "an ONNX file"
+        raise UnsupportedMethod(
+            f"{what} {method!r} needs the model's gradients or layers, and model "
+            f"{model.config.name!r} is served from {source!r} alone (ONNX Runtime: forward "
+            "passes only); methods that run on it: Predict, occlusion and black-box attacks"
+        )
 
 
 def layer_name(model: LoadedModel, spec: ExplainerSpec, given: ParamValue) -> str:

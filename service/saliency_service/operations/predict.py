@@ -60,7 +60,7 @@ class PredictPlan:
         """Top-k classes by ONNX Runtime: forward only, so never split for memory."""
         model, top_k = self.model, self.top_k
         return Job(
-            BatchKey(model.config.name, "predict", "", (("top_k", top_k),)),
+            BatchKey(model.key, "predict", "", (("top_k", top_k),)),
             lambda instance, images, _: predict(instance, torch.stack(images), top_k),
             chunking="none",
         )

@@ -5,8 +5,9 @@ Transport converts protobuf to the calls of calls.py and back; this is the only 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from saliency_service.attacks import ATTACKS
 from saliency_service.attacks.base import AttackSpec
@@ -17,7 +18,7 @@ from saliency_service.explainers import EXPLAINERS
 from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.metrics import Metrics
 from saliency_service.models.loading import LoadedModel
-from saliency_service.models.repository import ModelRepository
+from saliency_service.models.repository import Entry, ModelRepository
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import explain as explain_op
 from saliency_service.operations.attack_batch import AttackOutcome
@@ -30,11 +31,21 @@ from saliency_service.operations.calls import (
 )
 from saliency_service.operations.evaluate import Progress, Report, evaluate, plan_evaluate
 from saliency_service.operations.explain_batch import ExplainOutput
+from saliency_service.operations.lifecycle import Change, ModelLifecycle
 from saliency_service.operations.predict import ClassScore, plan_predict
-from saliency_service.operations.runner import RequestRunner
+from saliency_service.operations.runner import Plan, RequestRunner
 from saliency_service.params import Param
 
 UNKNOWN = "unknown"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """Per image its output or its own error, and the model version that computed them."""
+
+    results: list[T | SaliencyError]
+    version: str
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,15 @@ class Operations:
     """The service's operations over one repository and one engine."""
 
     def __init__(
-        self, repository: ModelRepository, engine: Engine, config: ServerConfig, metrics: Metrics
+        self,
+        repository: ModelRepository,
+        engine: Engine,
+        config: ServerConfig,
+        metrics: Metrics,
+        lifecycle: ModelLifecycle,
     ) -> None:
         self.repository = repository
+        self.lifecycle = lifecycle
         self.engine = engine
         self.config = config
         self.runner = RequestRunner(engine, config, metrics)
@@ -81,20 +98,24 @@ class Operations:
             config.slice_ms,
         )
 
-    def models(self) -> list[LoadedModel]:
-        return [self.repository.get(name) for name in self.repository.names()]
+    def models(self) -> list[Entry]:
+        """Every version of every model, serving or not (ListModels)."""
+        return self.repository.entries()
 
-    def not_ready(self) -> dict[str, str]:
-        """The models that failed to load, each with its reason."""
-        return self.repository.not_ready()
+    def model(self, name: str, version: str = "") -> LoadedModel:
+        """Raises UnknownModel (its message quotes `name` cut short), ModelNotReady."""
+        return self.repository.get(name, version)
 
-    def model(self, name: str) -> LoadedModel:
-        """Raises UnknownModel (its message quotes `name` cut short)."""
-        return self.repository.get(name)
+    def is_default(self, model: LoadedModel) -> bool:
+        return self.repository.get(model.config.name).key == model.key
 
-    def row_seconds(self, name: str) -> float:
-        """Measured seconds per forward+backward row of model `name` (pricing's unit)."""
-        return self.engine.times.row_seconds(name)
+    def row_seconds(self, model: LoadedModel) -> float:
+        """Measured seconds per forward+backward row of `model` (pricing's unit)."""
+        return self.engine.times.row_seconds(model.key)
+
+    async def reload(self, names: Sequence[str]) -> list[Change]:
+        """Apply the repository's changes now (lifecycle.py)."""
+        return await self.lifecycle.reload(names)
 
     def label(self, name: str) -> str:
         """`name` if the server has such a model, else "unknown": metric labels stay bounded."""
@@ -107,48 +128,51 @@ class Operations:
             self.limits,
         )
 
-    async def predict(
-        self, call: PredictCall, caller: Caller
-    ) -> list[list[ClassScore] | SaliencyError]:
-        model = self.model(call.model)
-        self._check_count(len(call.images))
-        plan = plan_predict(
-            model, call.top_k, self.row_seconds(model.config.name), self.config.max_image_pixels
+    async def predict(self, call: PredictCall, caller: Caller) -> Answer[list[ClassScore]]:
+        return await self._answer(
+            call.model, call.version, call.images, caller,
+            lambda model, seconds, pixels: plan_predict(model, call.top_k, seconds, pixels),
         )
-        return (await self.runner.run(plan, call.images, caller)).results
 
-    async def explain(
-        self, call: ExplainCall, caller: Caller
-    ) -> list[ExplainOutput | SaliencyError]:
-        model = self.model(call.model)
-        self._check_count(len(call.items))
-        plan = explain_op.plan_explain(
-            model, call, self.row_seconds(model.config.name), self.config.max_image_pixels
+    async def explain(self, call: ExplainCall, caller: Caller) -> Answer[ExplainOutput]:
+        return await self._answer(
+            call.model, call.version, call.items, caller,
+            lambda model, seconds, pixels: explain_op.plan_explain(model, call, seconds, pixels),
         )
-        return (await self.runner.run(plan, call.items, caller)).results
 
-    async def attack(
-        self, call: AttackCall, caller: Caller
-    ) -> list[AttackOutcome | SaliencyError]:
-        model = self.model(call.model)
-        self._check_count(len(call.items))
-        plan = attack_op.plan_attack(
-            model, call, self.row_seconds(model.config.name), self.config.max_image_pixels
+    async def attack(self, call: AttackCall, caller: Caller) -> Answer[AttackOutcome]:
+        return await self._answer(
+            call.model, call.version, call.items, caller,
+            lambda model, seconds, pixels: attack_op.plan_attack(model, call, seconds, pixels),
         )
-        return (await self.runner.run(plan, call.items, caller)).results
+
+    async def _answer(
+        self,
+        name: str,
+        version: str,
+        items: Sequence[Any],
+        caller: Caller,
+        plan: Callable[[LoadedModel, float, int], Plan[Any]],
+    ) -> Answer[Any]:
+        """Plan on the model version the call names (held until answered), then run it."""
+        with self.lifecycle.using(name, version) as model:
+            self._check_count(len(items))
+            planned = plan(model, self.row_seconds(model), self.config.max_image_pixels)
+            results = (await self.runner.run(planned, items, caller)).results
+            return Answer(results, model.config.version)
 
     async def evaluate(
         self, call: EvaluateCall, caller: Caller
     ) -> AsyncIterator[Progress | Report]:
-        model = self.model(call.model)
-        self._check_count(len(call.images))
-        if len(call.labels) != len(call.images):
-            raise InvalidRequest("every image of an evaluation needs its label")
-        plan = plan_evaluate(
-            model, call, self.row_seconds(model.config.name), self.config.max_image_pixels
-        )
-        async for message in evaluate(plan, self.runner, caller):
-            yield message
+        with self.lifecycle.using(call.model, call.version) as model:
+            self._check_count(len(call.images))
+            if len(call.labels) != len(call.images):
+                raise InvalidRequest("every image of an evaluation needs its label")
+            plan = plan_evaluate(
+                model, call, self.row_seconds(model), self.config.max_image_pixels
+            )
+            async for message in evaluate(plan, self.runner, caller):
+                yield message
 
     def _check_count(self, count: int) -> None:
         if count == 0:

@@ -71,7 +71,7 @@ def _known(number: int, name: str, table: Mapping[str, str], kind: str) -> str:
 
 def predict(request: pb.PredictRequest) -> PredictCall:
     return PredictCall(request.model, [image(m, i) for i, m in enumerate(request.images)],
-                       request.top_k)
+                       request.top_k, request.model_version)
 
 
 def explain(request: pb.ExplainRequest) -> ExplainCall:
@@ -80,7 +80,7 @@ def explain(request: pb.ExplainRequest) -> ExplainCall:
         for i, item in enumerate(request.items)
     ]
     return ExplainCall(request.model, explain_method(request.method), items,
-                       params(request.params))
+                       params(request.params), request.model_version)
 
 
 def attack(request: pb.AttackRequest) -> AttackCall:
@@ -93,7 +93,8 @@ def attack(request: pb.AttackRequest) -> AttackCall:
         )
         for i, item in enumerate(request.items)
     ]
-    return AttackCall(request.model, attack_method(request.method), items, params(request.params))
+    return AttackCall(request.model, attack_method(request.method), items, params(request.params),
+                      request.model_version)
 
 
 def evaluate(request: pb.EvaluateRequest) -> EvaluateCall:
@@ -107,6 +108,7 @@ def evaluate(request: pb.EvaluateRequest) -> EvaluateCall:
         attacks=[(attack_method(a.method), params(a.params)) for a in request.attacks],
         epsilons=list(request.epsilons),
         stability_methods=[explain_method(m) for m in request.stability_methods],
+        version=request.model_version,
     )
 
 

@@ -16,6 +16,7 @@ from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.evaluate import Report
 from saliency_service.operations.explain_batch import ExplainOutput
+from saliency_service.operations.lifecycle import Change
 from saliency_service.operations.predict import ClassScore
 from saliency_service.operations.service import Catalogue, Limits
 from saliency_service.params import Param, ParamValue
@@ -52,7 +53,9 @@ def per_item(
     ]
 
 
-def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
+def model_info(
+    model: LoadedModel, pass_seconds: float, is_default: bool, status: str = ""
+) -> pb.ModelInfo:
     config = model.config
     return pb.ModelInfo(
         name=config.name,
@@ -70,11 +73,30 @@ def model_info(model: LoadedModel, pass_seconds: float) -> pb.ModelInfo:
         device=str(model.device),
         pass_seconds=pass_seconds,
         ready=True,
+        status=status and f"still serving the earlier files; the newest failed to load: {status}",
+        version=config.version,
+        is_default_version=is_default,
+        revision=model.revision,
+        loaded_unix_s=model.loaded_at,
+        forward_only=model.forward_only,
+        instances=config.instances,
+        max_batch_size=config.max_batch_size or 0,
+        max_queue_delay_ms=config.max_queue_delay_ms or 0.0,
+        autocast=config.autocast or "",
     )
 
 
-def not_ready_model_info(name: str, reason: str) -> pb.ModelInfo:
-    return pb.ModelInfo(name=name, ready=False, status=reason)
+def not_ready_model_info(name: str, reason: str, version: str = "") -> pb.ModelInfo:
+    return pb.ModelInfo(name=name, ready=False, status=reason, version=version)
+
+
+def reload_response(changes: Sequence[Change]) -> pb.ReloadModelsResponse:
+    return pb.ReloadModelsResponse(
+        changes=[
+            pb.ModelChange(model=c.model, version=c.version, action=c.action, reason=c.reason)
+            for c in changes
+        ]
+    )
 
 
 def limits(values: Limits) -> pb.Limits:
@@ -182,6 +204,7 @@ def attack_result(outcome: AttackOutcome) -> pb.AttackResult:
 
 def evaluate_report(report: Report) -> pb.EvaluateReport:
     return pb.EvaluateReport(
+        model_version=report.model_version,
         clean_accuracy=report.clean_accuracy,
         curves=[
             pb.AccuracyCurve(

@@ -3,6 +3,10 @@
 Tokens come from `SALIENCY_AUTH_TOKENS` (comma-separated) and/or a file with one token per
 line (blank lines and `#` comments skipped). Every call but health and reflection must carry
 `authorization: Bearer <token>`; probes and `grpcurl describe` work without one.
+
+The Admin service (reloading models) has tokens of its own (`SALIENCY_ADMIN_TOKENS`,
+`admin_tokens_file`): a client token never reloads models, and with no admin token set every
+Admin call is refused (PERMISSION_DENIED), auth on or off for the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hmac
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import grpc
@@ -29,6 +34,9 @@ OPEN_PREFIXES = (
 )
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
 UNAUTHENTICATED_MESSAGE = "missing or unknown bearer token (send 'authorization: Bearer <token>')"
+ADMIN_PREFIX = "/saliency.v1.Admin/"
+ADMIN_OFF_MESSAGE = "admin calls are off: the server has no admin token (SALIENCY_ADMIN_TOKENS)"
+ADMIN_UNKNOWN_MESSAGE = "missing or unknown admin token (send 'authorization: Bearer <token>')"
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -65,29 +73,55 @@ def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
     )
 
 
-def load_tokens(config: ServerConfig) -> frozenset[str]:
-    """Every accepted token: those of `auth_tokens` and those of `auth_tokens_file`.
+def load_tokens(config: ServerConfig, kind: str = "auth") -> frozenset[str]:
+    """Every accepted token of `kind` ("auth" or "admin"): those of `<kind>_tokens` and those
+    of `<kind>_tokens_file`.
 
     Raises:
         ConfigError: the tokens file is set but holds no token, which would turn auth off.
     """
-    tokens = {t.strip() for t in config.auth_tokens.split(",") if t.strip()}
-    if config.auth_tokens_file is not None:
-        lines = config.auth_tokens_file.read_text().splitlines()
+    listed: str = getattr(config, f"{kind}_tokens")
+    path: Path | None = getattr(config, f"{kind}_tokens_file")
+    tokens = {t.strip() for t in listed.split(",") if t.strip()}
+    if path is not None:
+        lines = path.read_text().splitlines()
         from_file = {s for s in (line.strip() for line in lines) if s and not s.startswith("#")}
         if not from_file:
-            raise ConfigError(f"auth_tokens_file {str(config.auth_tokens_file)!r} has no token")
+            raise ConfigError(f"{kind}_tokens_file {str(path)!r} has no token")
         tokens |= from_file
     return frozenset(tokens)
 
 
 def interceptors(config: ServerConfig) -> list[grpc.aio.ServerInterceptor]:
-    """The auth interceptor when tokens are configured; else none, and a warning."""
+    """The admin interceptor, and the auth interceptor when tokens are configured (else a
+    warning)."""
     tokens = load_tokens(config)
+    admin: list[grpc.aio.ServerInterceptor] = [AdminInterceptor(load_tokens(config, "admin"))]
     if not tokens:
         log.warning("bearer-token auth is off: set SALIENCY_AUTH_TOKENS or auth_tokens_file")
-        return []
-    return [TokenAuthInterceptor(tokens)]
+        return admin
+    return [*admin, TokenAuthInterceptor(tokens)]
+
+
+class AdminInterceptor(grpc.aio.ServerInterceptor):
+    """Admin calls need an admin token; with none configured they are all refused."""
+
+    def __init__(self, tokens: frozenset[str]) -> None:
+        self._digests = tuple(_digest(token.encode()) for token in tokens)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler | None:
+        handler = await continuation(handler_call_details)
+        if not handler_call_details.method.startswith(ADMIN_PREFIX):
+            return handler
+        if not self._digests:
+            return _refusal(handler, grpc.StatusCode.PERMISSION_DENIED, ADMIN_OFF_MESSAGE)
+        if _known(handler_call_details.invocation_metadata, self._digests):
+            return handler
+        return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, ADMIN_UNKNOWN_MESSAGE)
 
 
 class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
@@ -101,17 +135,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
 
     def allows(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
         """Whether `metadata` carries a known `authorization: Bearer` token."""
-        header = dict(metadata or ()).get("authorization", "")
-        text = header.decode(errors="replace") if isinstance(header, bytes) else header
-        scheme, _, token = text.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return False
-        presented = _digest(token.strip().encode())
-        # Compare with every token, without stopping at a match, so timing says nothing.
-        known = False
-        for digest in self._digests:
-            known |= hmac.compare_digest(presented, digest)
-        return known
+        return _known(metadata, self._digests)
 
     async def intercept_service(
         self,
@@ -121,30 +145,48 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
         """Pass open and authenticated calls on; answer the others UNAUTHENTICATED."""
         handler = await continuation(handler_call_details)
         metadata = handler_call_details.invocation_metadata
-        if handler_call_details.method.startswith(OPEN_PREFIXES) or self.allows(metadata):
+        # Admin calls are the AdminInterceptor's to judge, with their own tokens.
+        if handler_call_details.method.startswith((*OPEN_PREFIXES, ADMIN_PREFIX)):
             return handler
-        return _refusal(handler)
+        if self.allows(metadata):
+            return handler
+        return _refusal(handler, grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
+
+
+def _known(metadata: Sequence[tuple[str, str | bytes]] | None, digests: Sequence[bytes]) -> bool:
+    """Whether `metadata` carries an `authorization: Bearer` token with one of `digests`."""
+    header = dict(metadata or ()).get("authorization", "")
+    text = header.decode(errors="replace") if isinstance(header, bytes) else header
+    scheme, _, token = text.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    presented = _digest(token.strip().encode())
+    # Compare with every token, without stopping at a match, so timing says nothing.
+    known = False
+    for digest in digests:
+        known |= hmac.compare_digest(presented, digest)
+    return known
 
 
 def _digest(token: bytes) -> bytes:
     return hashlib.sha256(token).digest()
 
 
-async def _refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, UNAUTHENTICATED_MESSAGE)
-
-
-def _refusal(handler: Handler | None) -> Handler:
-    """A handler of `handler`'s kind that refuses the call.
+def _refusal(handler: Handler | None, code: grpc.StatusCode, message: str) -> Handler:
+    """A handler of `handler`'s kind that refuses the call with `code` and `message`.
 
     Unknown methods (None) are refused too, so a caller without a token cannot probe which
     methods exist.
     """
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await context.abort(code, message)
+
     # The request is left as raw bytes: there is no point decoding what will not be served.
     if handler is None or not (handler.request_streaming or handler.response_streaming):
-        return grpc.unary_unary_rpc_method_handler(_refuse)
+        return grpc.unary_unary_rpc_method_handler(refuse)
     if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(_refuse)
+        return grpc.stream_stream_rpc_method_handler(refuse)
     if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(_refuse)
-    return grpc.unary_stream_rpc_method_handler(_refuse)
+        return grpc.stream_unary_rpc_method_handler(refuse)
+    return grpc.unary_stream_rpc_method_handler(refuse)

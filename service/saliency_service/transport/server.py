@@ -24,8 +24,10 @@ from saliency_service.engine.pool import visible_devices
 from saliency_service.errors import ShuttingDown
 from saliency_service.metrics import Metrics
 from saliency_service.models.repository import ModelRepository
+from saliency_service.operations.lifecycle import ModelLifecycle
 from saliency_service.operations.service import Operations
 from saliency_service.transport import security
+from saliency_service.transport.admin import AdminServicer
 from saliency_service.transport.probes import start_probe_server
 from saliency_service.transport.servicer import SaliencyServicer
 from saliency_service.transport.status import ErrorInterceptor
@@ -36,6 +38,7 @@ R = TypeVar("R")
 # How long past the grace period the server waits for calls it answered UNAVAILABLE to end.
 ABORT_MARGIN_S = 5.0
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Saliency"].full_name
+ADMIN_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Admin"].full_name
 
 
 @dataclass
@@ -50,6 +53,8 @@ class RunningServer:
     metrics_http: WSGIServer | None
     # The health-only port for kubelet's probes, when `probe_port` is set.
     probes: grpc.aio.Server | None = None
+    # The repository poll, when `repository_poll_s` is set.
+    watcher: asyncio.Task[None] | None = None
 
     @property
     def metrics_port(self) -> int | None:
@@ -60,6 +65,8 @@ class RunningServer:
         every call in flight gets `grace` seconds to finish; whatever is left is then answered
         UNAVAILABLE and stops at its next pass."""
         await self.health.enter_graceful_shutdown()
+        if self.watcher is not None:
+            self.watcher.cancel()
         stopping = asyncio.create_task(self.server.stop(grace + ABORT_MARGIN_S))
         done, _ = await asyncio.wait({stopping}, timeout=grace)
         if not done:
@@ -92,10 +99,13 @@ async def create_server(
             trust_torchscript=config.trust_torchscript,
         )
     metrics = Metrics()
-    models = [repository.get(name) for name in repository.names()]
+    models = repository.served()
     for model in models:
         metrics.onnx_gap.labels(model.config.name).set(model.onnx_max_abs_gap)
     engine = await Engine.start(config, models, devices, metrics)
+    lifecycle = ModelLifecycle(
+        repository, engine, metrics, devices[0], trust_torchscript=config.trust_torchscript
+    )
     limits = [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
@@ -106,13 +116,15 @@ async def create_server(
     ]
     # Auth first: a call without a token is refused before anything else runs.
     server = grpc.aio.server(interceptors=[*auth, ErrorInterceptor()], options=limits)
-    operations = Operations(repository, engine, config, metrics)
+    operations = Operations(repository, engine, config, metrics, lifecycle)
     pb_grpc.add_SaliencyServicer_to_server(SaliencyServicer(operations, metrics), server)
+    pb_grpc.add_AdminServicer_to_server(AdminServicer(operations, metrics), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (
             SERVICE_NAME,
+            ADMIN_SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),
@@ -133,10 +145,15 @@ async def create_server(
     if config.probe_port:
         probes, bound = await start_probe_server(health_servicer, config.host, config.probe_port)
         log.info("health for probes on plain-text port %d", bound)
+    watcher = None
+    if config.repository_poll_s:
+        watcher = asyncio.create_task(lifecycle.watch(config.repository_poll_s))
     log.info(
         "serving %s on port %d (models: %s)", SERVICE_NAME, port, ", ".join(repository.names())
     )
-    return RunningServer(server, port, health_servicer, engine, metrics, metrics_http, probes)
+    return RunningServer(
+        server, port, health_servicer, engine, metrics, metrics_http, probes, watcher
+    )
 
 
 async def serve(config: ServerConfig) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 
-from saliency_service.errors import InvalidRequest
+from saliency_service.errors import InvalidRequest, ModelNotReady
 from saliency_service.metrics import Metrics
 from saliency_service.operations.evaluate import Progress
 from saliency_service.operations.service import Operations
@@ -31,22 +31,27 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
         self.metrics = metrics
 
     async def ListModels(self, request: pb.ListModelsRequest, context: Any) -> Any:
+        """Every version of every model, ready or not."""
         with self._observed("ListModels"):
-            ready = [responses.model_info(m, self.ops.row_seconds(m.config.name))
-                     for m in self.ops.models()]
-            failed = [responses.not_ready_model_info(name, reason)
-                      for name, reason in self.ops.not_ready().items()]
-            return pb.ListModelsResponse(models=ready + failed)
+            infos = [
+                responses.model_info(e.model, self.ops.row_seconds(e.model), e.is_default,
+                                     e.reason)
+                if e.model is not None
+                else responses.not_ready_model_info(e.name, e.reason, e.version)
+                for e in self.ops.models()
+            ]
+            return pb.ListModelsResponse(models=infos)
 
     async def GetModel(self, request: pb.GetModelRequest, context: Any) -> Any:
         with self._observed("GetModel", request.name):
             limits = responses.limits(self.ops.limits)
-            reason = self.ops.not_ready().get(request.name)
-            if reason is not None:
-                info = responses.not_ready_model_info(request.name, reason)
+            try:
+                model = self.ops.model(request.name, request.version)
+            except ModelNotReady as error:
+                info = responses.not_ready_model_info(request.name, str(error), request.version)
                 return pb.GetModelResponse(model=info, limits=limits)
-            model = self.ops.model(request.name)
-            info = responses.model_info(model, self.ops.row_seconds(model.config.name))
+            info = responses.model_info(model, self.ops.row_seconds(model),
+                                        self.ops.is_default(model))
             return pb.GetModelResponse(model=info, limits=limits)
 
     async def ListMethods(self, request: pb.ListMethodsRequest, context: Any) -> Any:
@@ -55,22 +60,23 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
 
     async def Predict(self, request: pb.PredictRequest, context: Any) -> Any:
         with self._observed("Predict", request.model) as record:
-            results = await self.ops.predict(
+            answer = await self.ops.predict(
                 requests.predict(request), requests.caller(context, request.priority)
             )
-            record(results)
-            predictions = responses.per_item(results, responses.prediction, pb.Prediction)
-            return pb.PredictResponse(predictions=predictions)
+            record(answer.results)
+            predictions = responses.per_item(answer.results, responses.prediction, pb.Prediction)
+            return pb.PredictResponse(predictions=predictions, model_version=answer.version)
 
     async def Explain(self, request: pb.ExplainRequest, context: Any) -> Any:
         method = _method_label(pb.ExplainMethod, request.method)
         with self._observed("Explain", request.model, method) as record:
-            results = await self.ops.explain(
+            answer = await self.ops.explain(
                 requests.explain(request), requests.caller(context, request.priority)
             )
-            record(results)
-            explained = responses.per_item(results, responses.explain_result, pb.ExplainResult)
-            return pb.ExplainResponse(results=explained)
+            record(answer.results)
+            explained = responses.per_item(answer.results, responses.explain_result,
+                                           pb.ExplainResult)
+            return pb.ExplainResponse(results=explained, model_version=answer.version)
 
     async def ExplainStream(
         self, request_iterator: AsyncIterator[pb.ExplainStreamRequest], context: Any
@@ -110,12 +116,13 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
     async def Attack(self, request: pb.AttackRequest, context: Any) -> Any:
         method = _method_label(pb.AttackMethod, request.method)
         with self._observed("Attack", request.model, method) as record:
-            results = await self.ops.attack(
+            answer = await self.ops.attack(
                 requests.attack(request), requests.caller(context, request.priority)
             )
-            record(results)
-            attacked = responses.per_item(results, responses.attack_result, pb.AttackResult)
-            return pb.AttackResponse(results=attacked)
+            record(answer.results)
+            attacked = responses.per_item(answer.results, responses.attack_result,
+                                          pb.AttackResult)
+            return pb.AttackResponse(results=attacked, model_version=answer.version)
 
     async def Evaluate(
         self, request: pb.EvaluateRequest, context: Any

@@ -27,6 +27,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "deepfool": {"steps": 10},
     "cw_l2": {"steps": 20, "lr": 0.05},
     "minimal_epsilon": {"steps": 3, "max_eps": 16 / 255, "precision": 2 / 255},
+    "simba": {"steps": 200},
 }
 
 

@@ -67,6 +67,49 @@ def test_untargeted_matches_torchattacks(
     assert not torch.equal(ours, images), "the attack moved nothing, so parity proves nothing"
 
 
+# Settings where the projection onto the ε-ball binds: steps × α is three times ε, so an
+# unprojected perturbation would leave the ball; each must still match torchattacks.
+BINDING: dict[str, tuple[dict[str, Any], Callable[[nn.Module], torchattacks.Attack], str]] = {
+    "pgd": (
+        {"eps": 4 / 255, "alpha": 2 / 255, "steps": 6, "random_start": False},
+        lambda m: torchattacks.PGD(m, eps=4 / 255, alpha=2 / 255, steps=6, random_start=False),
+        "linf",
+    ),
+    "pgd_l2": (
+        {"eps": 0.2, "alpha": 0.1, "steps": 6, "random_start": False},
+        lambda m: torchattacks.PGDL2(m, eps=0.2, alpha=0.1, steps=6, random_start=False),
+        "l2",
+    ),
+    "mi_fgsm": (
+        {"eps": 4 / 255, "alpha": 2 / 255, "steps": 6, "decay": 1.0},
+        lambda m: torchattacks.MIFGSM(m, eps=4 / 255, alpha=2 / 255, steps=6, decay=1.0),
+        "linf",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINDING))
+def test_matches_torchattacks_where_the_projection_binds(
+    name: str, resnet: Classifier, batch: tuple[Tensor, Tensor]
+) -> None:
+    images, labels = batch
+    overrides, oracle, norm = BINDING[name]
+    eps = overrides["eps"]
+    assert overrides["steps"] * overrides["alpha"] >= 3 * eps
+    ours = run_attack(name, resnet, images, labels, **overrides).adversarial
+    theirs = oracle(resnet)(images, labels)
+    assert (ours - theirs).abs().max() <= TOLERANCE
+    delta = (ours - images).flatten(1)
+    if norm == "linf":
+        assert bool((delta.abs().amax(dim=1) <= eps + 1e-6).all())
+        clipped = (delta.abs() >= eps - 1e-6).float().mean(dim=1)
+        assert bool((clipped > 0.5).all()), "the projection must hold most pixels at ±ε"
+    else:
+        norms = delta.norm(dim=1)  # on the sphere, less what clipping to [0, 1] took off
+        assert bool((norms <= eps * (1 + 1e-5)).all())
+        assert bool((norms >= 0.99 * eps).all()), "the projection must hold δ on the sphere"
+
+
 class ShiftedLogits(nn.Module):
     """The model with every logit raised by 100: softmax, argmax and the CW margin unchanged.
 

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from tests.unit.attacks.conftest import predictions, random_images, run_attack
 
-LINF_BUDGET = ("fgsm", "bim", "pgd", "mi_fgsm")
+LINF_BUDGET = ("fgsm", "bim", "pgd", "mi_fgsm", "simba")
 # Attacks that return an image unchanged when they cannot make it succeed.
 SUCCESS_OR_NOTHING = ("cw_l2",)
 # Different budgets per image, so a mix-up between rows would show.

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from saliency_client import cli, encode_png
+from saliency_client import _cli_support, cli, encode_png
 
 PIXELS = np.random.default_rng(3).integers(0, 256, (6, 7, 3), dtype=np.uint8)
 
@@ -28,7 +28,7 @@ PIXELS = np.random.default_rng(3).integers(0, 256, (6, 7, 3), dtype=np.uint8)
     ],
 )
 def test_params_parse_to_flag_int_number_or_text(text: str, expected: tuple[str, object]) -> None:
-    name, value = cli.parse_param(text)
+    name, value = _cli_support.param(text)
     assert (name, value) == expected
     assert type(value) is type(expected[1])
 
@@ -38,21 +38,21 @@ def test_params_parse_to_flag_int_number_or_text(text: str, expected: tuple[str,
 )
 def test_bad_params_are_usage_errors(text: str, message: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError, match=message):
-        cli.parse_param(text)
+        _cli_support.param(text)
 
 
 def test_eps_accepts_fractions() -> None:
-    assert cli.parse_number("8/255") == pytest.approx(8 / 255)
-    assert cli.parse_number("0.5") == 0.5
+    assert _cli_support.number("8/255") == pytest.approx(8 / 255)
+    assert _cli_support.number("0.5") == 0.5
     for bad in ("1/0", "eight", "1/x"):
         with pytest.raises(argparse.ArgumentTypeError):
-            cli.parse_number(bad)
+            _cli_support.number(bad)
 
 
 def test_png_is_read_by_the_builtin_codec_and_sent_as_is(tmp_path: Path) -> None:
     path = tmp_path / "image.png"
     path.write_bytes(encode_png(PIXELS))
-    data, pixels = cli._read_image(str(path))
+    data, pixels = _cli_support.read_image(str(path))
     assert data == path.read_bytes()
     np.testing.assert_array_equal(pixels, PIXELS)
 
@@ -60,11 +60,11 @@ def test_png_is_read_by_the_builtin_codec_and_sent_as_is(tmp_path: Path) -> None
 def test_other_formats_need_pillow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "image.bmp"
     Image.fromarray(PIXELS).save(path)
-    data, pixels = cli._read_image(str(path))
+    data, pixels = _cli_support.read_image(str(path))
     np.testing.assert_array_equal(pixels, PIXELS)
     monkeypatch.setitem(sys.modules, "PIL", None)  # as if Pillow were not installed
     with pytest.raises(ValueError, match=r"not a PNG file.*install Pillow"):
-        cli._read_image(str(path))
+        _cli_support.read_image(str(path))
 
 
 def _closed_port() -> str:

@@ -14,6 +14,7 @@ MiB = 1 << 20
 
 
 def test_row_cost_grows_with_the_activations_not_the_weights() -> None:
+    torch.manual_seed(0)
     network = resnet18(num_classes=10).eval().requires_grad_(False)
     small = measure_row_bytes(network, (3, 64, 64), CPU)
     large = measure_row_bytes(network, (3, 128, 128), CPU)

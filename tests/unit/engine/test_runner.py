@@ -193,6 +193,7 @@ ATTACK_SETTINGS: dict[str, dict[str, ParamValue]] = {
     "deepfool": {"steps": 5},
     "cw_l2": {"steps": 5},
     "minimal_epsilon": {"steps": 2, "max_eps": 16 / 255, "precision": 4 / 255},
+    "simba": {"steps": 20},
 }
 
 

@@ -72,4 +72,4 @@ def test_ssim_is_one_for_identical_maps_symmetric_and_falls_with_noise() -> None
 
 def test_ssim_refuses_maps_smaller_than_its_window() -> None:
     with pytest.raises(ValueError, match="11"):
-        ssim(torch.rand(1, 10, 10), torch.rand(1, 10, 10))
+        ssim(maps(1, 10, seed=1), maps(1, 10, seed=2))

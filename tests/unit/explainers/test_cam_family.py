@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
+import numpy as np
 import pytest
 import pytorch_grad_cam
+import pytorch_grad_cam.base_cam
 import torch
 from captum.attr import GuidedGradCam, LayerGradCam
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -72,13 +75,28 @@ def test_grad_cam_is_captums_layer_grad_cam_at_the_layer(layer_name: str) -> Non
     assert max_rel_diff(ours, expected[:, 0]) <= TOLERANCE
 
 
+def _resize_only(cam: np.ndarray, target_size: tuple[int, int] | None = None) -> np.ndarray:
+    """pytorch-grad-cam's `scale_cam_image` without its min-max scaling: OpenCV's resize alone."""
+    if target_size is None:
+        return np.float32(cam)
+    return np.float32([cv2.resize(np.float32(image), target_size) for image in cam])
+
+
 @pytest.mark.parametrize("method", sorted(GRADIENT_ORACLES))
-def test_gradient_methods_match_pytorch_grad_cam(method: str) -> None:
+def test_gradient_methods_match_pytorch_grad_cam_raw_and_normalised(
+    method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model, x = scaled_head_resnet18(), images(3, 64)
     layer = model.layer("layer3")
     ours = EXPLAINERS[method].function(model, x, TARGETS, layer=layer).heatmap
     expected = _oracle(GRADIENT_ORACLES[method], model, layer, x, TARGETS)
     assert max_rel_diff(like_pytorch_grad_cam(ours), expected) <= TOLERANCE
+    # The oracle's own pipeline (its ReLU at the layer, OpenCV's bilinear resize) with the
+    # scaling left out: the raw values must agree too, not only their shape.
+    monkeypatch.setattr(pytorch_grad_cam.base_cam, "scale_cam_image", _resize_only)
+    raw = _oracle(GRADIENT_ORACLES[method], model, layer, x, TARGETS)
+    assert raw.amax() > 0, "all-zero maps would prove nothing"
+    assert max_rel_diff(ours, raw) <= TOLERANCE
 
 
 def test_score_cam_matches_pytorch_grad_cam_with_the_authors_upsampling(
@@ -95,6 +113,10 @@ def test_score_cam_matches_pytorch_grad_cam_with_the_authors_upsampling(
     ours = score_cam(model, x, targets, layer=layer, chunk_size=20).heatmap
     expected = _oracle(pytorch_grad_cam.ScoreCAM, model, layer, x, targets)
     assert max_rel_diff(like_pytorch_grad_cam(ours), expected) <= TOLERANCE
+    monkeypatch.setattr(pytorch_grad_cam.base_cam, "scale_cam_image", _resize_only)
+    raw = _oracle(pytorch_grad_cam.ScoreCAM, model, layer, x, targets)
+    assert raw.amax() > 0
+    assert max_rel_diff(ours, raw) <= TOLERANCE
 
 
 def test_eigen_cam_projection_is_pytorch_grad_cams_sign_corrected_one() -> None:
@@ -121,13 +143,34 @@ def test_eigen_cam_matches_pytorch_grad_cam_up_to_the_arbitrary_sign() -> None:
         assert min(gaps) <= TOLERANCE
 
 
-def test_cam_is_grad_cam_times_the_number_of_positions() -> None:
-    # With GAP + linear, ∂y_c/∂A^k_ij = w_ck / (h·w), so Grad-CAM's α_k = w_ck / (h·w).
+def test_cam_is_grad_cams_map_before_its_relu_times_the_number_of_positions() -> None:
+    # With GAP + linear, ∂y_c/∂A^k_ij = w_ck / (h·w), so Grad-CAM's α_k = w_ck / (h·w): CAM is
+    # Grad-CAM's map before the ReLU times h·w, and CAM with relu=True is Grad-CAM times h·w.
     model, x = resnet18_classifier(), images(3, 64)
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1)
+    # Image 0's predicted class has a positive map; TARGETS' classes have negative ones here.
+    targets = torch.cat([predicted[:1], TARGETS[1:]])
     layer = model.layer("layer4")
     positions = 2 * 2
-    ours = cam(model, x, TARGETS, layer=layer).heatmap
-    assert max_rel_diff(grad_cam(model, x, TARGETS, layer=layer).heatmap * positions, ours) <= 1e-5
+    activations, gradients = capture_gradients(model, layer, x, targets)
+    before_relu = upsample(grad_cam_map(activations, gradients) * positions, (64, 64))
+    raw = cam(model, x, targets, layer=layer).heatmap
+    assert raw.min() < 0 < raw.max(), "Zhou et al.'s map keeps its negative evidence"
+    assert max_rel_diff(raw, before_relu) <= 1e-5
+    relu = cam(model, x, targets, layer=layer, relu=True).heatmap
+    assert max_rel_diff(grad_cam(model, x, targets, layer=layer).heatmap * positions, relu) <= 1e-5
+
+
+def test_cam_mean_plus_bias_is_the_logit() -> None:
+    # Zhou et al., eq. 1: S_c = Σ_k w_ck GAP(f_k) + b_c = mean(M_c) + b_c; bilinear upsampling
+    # by a whole factor (align_corners=False) keeps the mean.
+    model, x = resnet18_classifier(), images(3, 64)
+    heatmap = cam(model, x, TARGETS, layer=model.layer("layer4")).heatmap
+    with torch.no_grad():
+        logits = model(x).gather(1, TARGETS[:, None])[:, 0]
+    bias = model.network.fc.bias[TARGETS].detach()
+    assert max_rel_diff(heatmap.mean(dim=(1, 2)) + bias, logits) <= 1e-5
 
 
 def test_hires_cam_sums_to_the_logit_minus_its_bias() -> None:
@@ -153,14 +196,16 @@ class _PooledHead(nn.Module):
 @pytest.mark.parametrize(
     ("head", "reason"),
     [
-        (nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no nn.Linear maps"),
-        (nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else in between"),
+        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no linear layer"),
+        (lambda: nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else"),
     ],
     ids=["two_linear_layers", "norm_before_linear"],
 )
-def test_cam_refuses_heads_that_are_not_pool_plus_linear(head: nn.Module, reason: str) -> None:
+def test_cam_refuses_heads_that_are_not_pool_plus_linear(
+    head: Callable[[], nn.Module], reason: str
+) -> None:
     torch.manual_seed(5)
-    model = Classifier(_PooledHead(head), IMAGENET_MEAN, IMAGENET_STD).eval()
+    model = Classifier(_PooledHead(head()), IMAGENET_MEAN, IMAGENET_STD).eval()
     with pytest.raises(UnsupportedMethod, match=reason):
         cam(model, images(2, 16), TARGETS[:2], layer=model.layer("conv"))
 
@@ -178,7 +223,7 @@ def test_cam_reads_through_a_functional_relu_before_the_pool() -> None:
     with torch.no_grad():
         features = torch.relu(network.conv((x - model.mean) / model.std))
         weights = network.final.weight[targets]
-        expected = torch.einsum("nk,nkhw->nhw", weights, features).clamp_min(0)
+        expected = torch.einsum("nk,nkhw->nhw", weights, features)
     assert max_rel_diff(cam(model, x, targets, layer=model.layer("conv")).heatmap, expected) <= 1e-5
 
 
@@ -238,7 +283,8 @@ def test_leaves_no_trace(method: str) -> None:
     assert all(p.grad is None for p in model.parameters())
     assert heatmap.shape == (2, 24, 24)
     assert bool(torch.isfinite(heatmap).all())
-    assert bool((heatmap >= 0).all()), "every CAM map is ReLU'd"
+    if method != "cam":  # Zhou et al.'s CAM alone has no ReLU
+        assert bool((heatmap >= 0).all()), "every other CAM map is ReLU'd"
 
 
 @pytest.mark.parametrize("method", CAM_METHODS)

@@ -39,6 +39,7 @@ def test_default_layer_is_the_last_conv_block(architecture: str, size: int, expe
 def test_the_default_skips_a_final_pooling_as_vgg_needs() -> None:
     # vgg16's features end in a max-pool that halves relu5_3's map, and its AdaptiveAvgPool2d
     # resizes it again: the default is the last ReLU before them ("features.29" in vgg16).
+    torch.manual_seed(0)
     vgg_like = nn.Sequential(
         nn.Sequential(
             nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
@@ -90,6 +91,7 @@ def test_torchscript_takes_no_hooks_so_lists_nothing() -> None:
 
 
 def test_a_network_without_feature_maps_has_no_default() -> None:
+    torch.manual_seed(0)
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)).eval()
     assert cam_layers(mlp, (3, 8, 8)) == []
     assert default_cam_layer(mlp, (3, 8, 8)) is None

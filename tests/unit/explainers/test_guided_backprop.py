@@ -78,6 +78,7 @@ def test_the_rule_is_really_applied_on_resnet(
 def test_a_model_without_relu_is_unsupported(
     images: Tensor, targets: Tensor, method: Callable[..., Explanation]
 ) -> None:
+    torch.manual_seed(0)
     linear = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
     with pytest.raises(UnsupportedMethod, match="no ReLU"):
         method(linear, images, targets)

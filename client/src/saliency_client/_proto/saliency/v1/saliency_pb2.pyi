@@ -51,6 +51,7 @@ class AttackMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATTACK_METHOD_DEEPFOOL: _ClassVar[AttackMethod]
     ATTACK_METHOD_CW_L2: _ClassVar[AttackMethod]
     ATTACK_METHOD_MINIMAL_EPSILON: _ClassVar[AttackMethod]
+    ATTACK_METHOD_SIMBA: _ClassVar[AttackMethod]
 DTYPE_UNSPECIFIED: DType
 DTYPE_UINT8: DType
 DTYPE_FLOAT32: DType
@@ -87,6 +88,31 @@ ATTACK_METHOD_MI_FGSM: AttackMethod
 ATTACK_METHOD_DEEPFOOL: AttackMethod
 ATTACK_METHOD_CW_L2: AttackMethod
 ATTACK_METHOD_MINIMAL_EPSILON: AttackMethod
+ATTACK_METHOD_SIMBA: AttackMethod
+
+class ReloadModelsRequest(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ModelChange(_message.Message):
+    __slots__ = ("model", "version", "action", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    action: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., action: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReloadModelsResponse(_message.Message):
+    __slots__ = ("changes",)
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    changes: _containers.RepeatedCompositeFieldContainer[ModelChange]
+    def __init__(self, changes: _Optional[_Iterable[_Union[ModelChange, _Mapping]]] = ...) -> None: ...
 
 class Tensor(_message.Message):
     __slots__ = ("shape", "dtype", "data")
@@ -127,7 +153,7 @@ class Value(_message.Message):
     def __init__(self, number: _Optional[float] = ..., text: _Optional[str] = ..., flag: _Optional[bool] = ..., tensor: _Optional[_Union[Tensor, _Mapping]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device", "ready", "status", "pass_seconds")
+    __slots__ = ("name", "architecture", "input_height", "input_width", "input_channels", "mean", "std", "labels", "default_cam_layer", "layers", "onnx_max_abs_logit_gap", "onnx_max_rel_logit_gap", "device", "ready", "status", "pass_seconds", "version", "is_default_version", "revision", "loaded_unix_s", "forward_only", "instances", "max_batch_size", "max_queue_delay_ms", "autocast")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
     INPUT_HEIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -144,6 +170,15 @@ class ModelInfo(_message.Message):
     READY_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     PASS_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    LOADED_UNIX_S_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_ONLY_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTOCAST_FIELD_NUMBER: _ClassVar[int]
     name: str
     architecture: str
     input_height: int
@@ -160,7 +195,16 @@ class ModelInfo(_message.Message):
     ready: bool
     status: str
     pass_seconds: float
-    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ..., ready: _Optional[bool] = ..., status: _Optional[str] = ..., pass_seconds: _Optional[float] = ...) -> None: ...
+    version: str
+    is_default_version: bool
+    revision: str
+    loaded_unix_s: float
+    forward_only: bool
+    instances: int
+    max_batch_size: int
+    max_queue_delay_ms: float
+    autocast: str
+    def __init__(self, name: _Optional[str] = ..., architecture: _Optional[str] = ..., input_height: _Optional[int] = ..., input_width: _Optional[int] = ..., input_channels: _Optional[int] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ..., labels: _Optional[_Iterable[str]] = ..., default_cam_layer: _Optional[str] = ..., layers: _Optional[_Iterable[str]] = ..., onnx_max_abs_logit_gap: _Optional[float] = ..., onnx_max_rel_logit_gap: _Optional[float] = ..., device: _Optional[str] = ..., ready: _Optional[bool] = ..., status: _Optional[str] = ..., pass_seconds: _Optional[float] = ..., version: _Optional[str] = ..., is_default_version: _Optional[bool] = ..., revision: _Optional[str] = ..., loaded_unix_s: _Optional[float] = ..., forward_only: _Optional[bool] = ..., instances: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_delay_ms: _Optional[float] = ..., autocast: _Optional[str] = ...) -> None: ...
 
 class Limits(_message.Message):
     __slots__ = ("max_items_per_request", "max_request_seconds", "max_message_bytes", "max_image_pixels", "max_queue_size", "max_queued_seconds", "tenant_share", "slice_ms")
@@ -193,10 +237,12 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
 
 class GetModelRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "version")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    version: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class GetModelResponse(_message.Message):
     __slots__ = ("model", "limits")
@@ -251,16 +297,18 @@ class ListMethodsResponse(_message.Message):
     def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("model", "images", "top_k", "priority")
+    __slots__ = ("model", "images", "top_k", "priority", "model_version")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     images: _containers.RepeatedCompositeFieldContainer[Image]
     top_k: int
     priority: int
-    def __init__(self, model: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., top_k: _Optional[int] = ..., priority: _Optional[int] = ...) -> None: ...
+    model_version: str
+    def __init__(self, model: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., top_k: _Optional[int] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class ClassScore(_message.Message):
     __slots__ = ("index", "label", "logit", "probability")
@@ -283,10 +331,12 @@ class Prediction(_message.Message):
     def __init__(self, error: _Optional[_Union[ItemError, _Mapping]] = ..., top: _Optional[_Iterable[_Union[ClassScore, _Mapping]]] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
-    __slots__ = ("predictions",)
+    __slots__ = ("predictions", "model_version")
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
-    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
+    model_version: str
+    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class ExplainItem(_message.Message):
     __slots__ = ("image", "targets", "top_k")
@@ -299,7 +349,7 @@ class ExplainItem(_message.Message):
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., targets: _Optional[_Iterable[int]] = ..., top_k: _Optional[int] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("model", "method", "items", "params", "priority")
+    __slots__ = ("model", "method", "items", "params", "priority", "model_version")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -312,12 +362,14 @@ class ExplainRequest(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     method: ExplainMethod
     items: _containers.RepeatedCompositeFieldContainer[ExplainItem]
     params: _containers.MessageMap[str, Value]
     priority: int
-    def __init__(self, model: _Optional[str] = ..., method: _Optional[_Union[ExplainMethod, str]] = ..., items: _Optional[_Iterable[_Union[ExplainItem, _Mapping]]] = ..., params: _Optional[_Mapping[str, Value]] = ..., priority: _Optional[int] = ...) -> None: ...
+    model_version: str
+    def __init__(self, model: _Optional[str] = ..., method: _Optional[_Union[ExplainMethod, str]] = ..., items: _Optional[_Iterable[_Union[ExplainItem, _Mapping]]] = ..., params: _Optional[_Mapping[str, Value]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class BoundingBox(_message.Message):
     __slots__ = ("x0", "y0", "x1", "y1")
@@ -371,10 +423,12 @@ class ExplainResult(_message.Message):
     def __init__(self, error: _Optional[_Union[ItemError, _Mapping]] = ..., predicted_class: _Optional[int] = ..., predicted_label: _Optional[str] = ..., explanations: _Optional[_Iterable[_Union[ClassExplanation, _Mapping]]] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "model_version")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ExplainResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[ExplainResult, _Mapping]]] = ...) -> None: ...
+    model_version: str
+    def __init__(self, results: _Optional[_Iterable[_Union[ExplainResult, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class ExplainStreamRequest(_message.Message):
     __slots__ = ("request_id", "request")
@@ -407,7 +461,7 @@ class AttackItem(_message.Message):
     def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., label: _Optional[int] = ..., target_class: _Optional[int] = ..., eps: _Optional[float] = ...) -> None: ...
 
 class AttackRequest(_message.Message):
-    __slots__ = ("model", "method", "items", "params", "priority")
+    __slots__ = ("model", "method", "items", "params", "priority", "model_version")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -420,12 +474,14 @@ class AttackRequest(_message.Message):
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     method: AttackMethod
     items: _containers.RepeatedCompositeFieldContainer[AttackItem]
     params: _containers.MessageMap[str, Value]
     priority: int
-    def __init__(self, model: _Optional[str] = ..., method: _Optional[_Union[AttackMethod, str]] = ..., items: _Optional[_Iterable[_Union[AttackItem, _Mapping]]] = ..., params: _Optional[_Mapping[str, Value]] = ..., priority: _Optional[int] = ...) -> None: ...
+    model_version: str
+    def __init__(self, model: _Optional[str] = ..., method: _Optional[_Union[AttackMethod, str]] = ..., items: _Optional[_Iterable[_Union[AttackItem, _Mapping]]] = ..., params: _Optional[_Mapping[str, Value]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class AttackResult(_message.Message):
     __slots__ = ("error", "adversarial", "label_before", "label_after_torch", "label_after_onnx", "success", "engines_agree", "linf", "l2", "target_class", "eps")
@@ -454,10 +510,12 @@ class AttackResult(_message.Message):
     def __init__(self, error: _Optional[_Union[ItemError, _Mapping]] = ..., adversarial: _Optional[_Union[Tensor, _Mapping]] = ..., label_before: _Optional[int] = ..., label_after_torch: _Optional[int] = ..., label_after_onnx: _Optional[int] = ..., success: _Optional[bool] = ..., engines_agree: _Optional[bool] = ..., linf: _Optional[float] = ..., l2: _Optional[float] = ..., target_class: _Optional[int] = ..., eps: _Optional[float] = ...) -> None: ...
 
 class AttackResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "model_version")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[AttackResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[AttackResult, _Mapping]]] = ...) -> None: ...
+    model_version: str
+    def __init__(self, results: _Optional[_Iterable[_Union[AttackResult, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class LabelledImage(_message.Message):
     __slots__ = ("image", "label")
@@ -483,20 +541,22 @@ class AttackSpec(_message.Message):
     def __init__(self, method: _Optional[_Union[AttackMethod, str]] = ..., params: _Optional[_Mapping[str, Value]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods", "priority")
+    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods", "priority", "model_version")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ATTACKS_FIELD_NUMBER: _ClassVar[int]
     EPSILONS_FIELD_NUMBER: _ClassVar[int]
     STABILITY_METHODS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     model: str
     items: _containers.RepeatedCompositeFieldContainer[LabelledImage]
     attacks: _containers.RepeatedCompositeFieldContainer[AttackSpec]
     epsilons: _containers.RepeatedScalarFieldContainer[float]
     stability_methods: _containers.RepeatedScalarFieldContainer[ExplainMethod]
     priority: int
-    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ..., priority: _Optional[int] = ...) -> None: ...
+    model_version: str
+    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
 
 class AccuracyCurve(_message.Message):
     __slots__ = ("attack", "epsilons", "accuracy", "onnx_accuracy")
@@ -529,14 +589,16 @@ class SaliencyStability(_message.Message):
     def __init__(self, method: _Optional[_Union[ExplainMethod, str]] = ..., attack: _Optional[_Union[AttackMethod, str]] = ..., eps: _Optional[float] = ..., spearman: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., mean_spearman: _Optional[float] = ..., mean_ssim: _Optional[float] = ...) -> None: ...
 
 class EvaluateReport(_message.Message):
-    __slots__ = ("clean_accuracy", "curves", "stability")
+    __slots__ = ("model_version", "clean_accuracy", "curves", "stability")
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CLEAN_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     CURVES_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
+    model_version: str
     clean_accuracy: float
     curves: _containers.RepeatedCompositeFieldContainer[AccuracyCurve]
     stability: _containers.RepeatedCompositeFieldContainer[SaliencyStability]
-    def __init__(self, clean_accuracy: _Optional[float] = ..., curves: _Optional[_Iterable[_Union[AccuracyCurve, _Mapping]]] = ..., stability: _Optional[_Iterable[_Union[SaliencyStability, _Mapping]]] = ...) -> None: ...
+    def __init__(self, model_version: _Optional[str] = ..., clean_accuracy: _Optional[float] = ..., curves: _Optional[_Iterable[_Union[AccuracyCurve, _Mapping]]] = ..., stability: _Optional[_Iterable[_Union[SaliencyStability, _Mapping]]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("progress", "stage", "report")

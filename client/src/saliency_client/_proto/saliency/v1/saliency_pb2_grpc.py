@@ -404,3 +404,88 @@ class Saliency:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AdminStub:
+    """Operating the server. Every call needs an admin token (`authorization: Bearer <token>`, one
+    of --admin-tokens-file / SALIENCY_ADMIN_TOKENS), distinct from the tokens of Saliency; with no
+    admin token configured, every call is refused with PERMISSION_DENIED.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReloadModels = channel.unary_unary(
+                '/saliency.v1.Admin/ReloadModels',
+                request_serializer=saliency_dot_v1_dot_saliency__pb2.ReloadModelsRequest.SerializeToString,
+                response_deserializer=saliency_dot_v1_dot_saliency__pb2.ReloadModelsResponse.FromString,
+                _registered_method=True)
+
+
+class AdminServicer:
+    """Operating the server. Every call needs an admin token (`authorization: Bearer <token>`, one
+    of --admin-tokens-file / SALIENCY_ADMIN_TOKENS), distinct from the tokens of Saliency; with no
+    admin token configured, every call is refused with PERMISSION_DENIED.
+    """
+
+    def ReloadModels(self, request, context):
+        """Re-read the repository now (or only the named models): new and changed versions load and
+        warm up beside the serving ones, then take over at once; versions no longer selected leave
+        once their requests have finished. A version that fails to load leaves the earlier one
+        serving. Returns when every change is done.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReloadModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadModels,
+                    request_deserializer=saliency_dot_v1_dot_saliency__pb2.ReloadModelsRequest.FromString,
+                    response_serializer=saliency_dot_v1_dot_saliency__pb2.ReloadModelsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'saliency.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('saliency.v1.Admin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin:
+    """Operating the server. Every call needs an admin token (`authorization: Bearer <token>`, one
+    of --admin-tokens-file / SALIENCY_ADMIN_TOKENS), distinct from the tokens of Saliency; with no
+    admin token configured, every call is refused with PERMISSION_DENIED.
+    """
+
+    @staticmethod
+    def ReloadModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/saliency.v1.Admin/ReloadModels',
+            saliency_dot_v1_dot_saliency__pb2.ReloadModelsRequest.SerializeToString,
+            saliency_dot_v1_dot_saliency__pb2.ReloadModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
