@@ -8,8 +8,10 @@
 #       --build-arg BASE_IMAGE=ubuntu:24.04 \
 #       --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .
 #
-# `--build-arg EXTRAS=bulk` adds Ray Data for bulk jobs (the image of a KubeRay RayJob,
-# deploy/bulk/rayjob.yaml); the server's own image leaves it out.
+# EXTRAS defaults to `models` (timm and Hugging Face transformers, so that every model format of
+# the repository loads, pinned in deploy/constraints.txt). `--build-arg EXTRAS=models,bulk` adds
+# Ray Data for bulk jobs (the image of a KubeRay RayJob, deploy/bulk/rayjob.yaml); the server's
+# own image leaves it out.
 #
 # Any Debian-like base with python3 >= 3.11 works; scripts/smoke_image.py builds one from
 # Debian's packages (debootstrap + docker import) where no registry can be reached, then builds
@@ -22,7 +24,7 @@ ARG BASE_IMAGE=nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04
 # ---------------------------------------------------------------------------- build stage
 FROM ${BASE_IMAGE} AS builder
 ARG TORCH_INDEX_URL=https://pypi.org/simple
-ARG EXTRAS=""
+ARG EXTRAS=models
 # Only for build machines whose TLS proxy cannot be verified from containers (scripts/
 # smoke_image.py --unverified-index); empty, pip verifies every download.
 ARG PIP_TRUSTED_HOST=""

@@ -72,9 +72,13 @@ def test_every_dependency_is_pinned_by_the_image_constraints() -> None:
             (specifier,) = requirement.specifier
             assert specifier.operator == "==", line
             pins[canonicalize_name(requirement.name)] = specifier.version
+    service = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    (extras,) = re.findall(r"^ARG EXTRAS=(\S*)$", DOCKERFILE.read_text(), re.MULTILINE)
     declared = [
-        *tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"],
+        *service["dependencies"],
         *tomllib.loads((ROOT / "client" / "pyproject.toml").read_text())["project"]["dependencies"],
+        *(line for extra in extras.split(",") if extra
+          for line in service["optional-dependencies"][extra]),
     ]
     for line in declared:
         requirement = Requirement(line)
