@@ -119,15 +119,20 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    names: Sequence[str], batching: dict[str, float], address_space: int | None = None
+    names: Sequence[str],
+    batching: dict[str, float],
+    address_space: int | None = None,
+    repository: Path | None = None,
 ) -> Iterator[Server]:
-    """`saliency-server` in its own process, serving a repository of `names`.
+    """`saliency-server` in its own process, serving a repository of `names` (or the given
+    `repository` as it is).
 
     Its own process, so that the benchmark's client threads never share its GIL, as in
     production. No memory or chunking knob is set. `address_space`: see `serve`.
     """
     with tempfile.TemporaryDirectory() as folder:
-        repository = write_repository(Path(folder), names, batching)
+        if repository is None:
+            repository = write_repository(Path(folder), names, batching)
         with serve(repository, "--devices", "cpu", address_space=address_space) as running:
             yield running
 

@@ -5,7 +5,7 @@ Layers, top to bottom: transport → operations → engine → methods (explaine
 assessment) → models. A module may import its own layer and those below, never above; in
 transport only server.py (which builds the engine) may import the engine. The base modules
 (errors, params, images, config, metrics, allocator) import no layer; applications (cli, demo,
-__main__) may import anything.
+bulk, __main__) may import anything.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ RANKS = {
     "transport": 4,
 }
 BASE = {"errors", "params", "images", "config", "metrics", "allocator"}
-APPLICATIONS = {"cli", "demo", "__main__", "__init__"}
+APPLICATIONS = {"cli", "demo", "bulk", "__main__", "__init__"}
 METHODS = {"explainers", "attacks", "assessment"}
 MAX_LINES = 300
 SERVICER_MAX_LINES = 150
