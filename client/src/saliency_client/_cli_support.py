@@ -73,14 +73,19 @@ def param(text: str, reserved: frozenset[str] = RESERVED) -> Param:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
     if name.rpartition(".")[2] in reserved:
         raise argparse.ArgumentTypeError(f"'{name}' is set by its own option, not --param")
+    return name, value(raw)
+
+
+def value(raw: str) -> ParamValue:
+    """true/false is a flag, then an integer, a number (or fraction), else text."""
     if raw.lower() in ("true", "false"):
-        return name, raw.lower() == "true"
+        return raw.lower() == "true"
     for convert in (int, fraction):
         try:
-            return name, convert(raw)
+            return convert(raw)
         except ValueError:
             continue
-    return name, raw
+    return raw
 
 
 def params_for(method: str, given: list[Param], offered: list[MethodInfo] | None = None) -> (

@@ -1,4 +1,4 @@
-"""`saliency`: list models and methods, predict, explain, attack and evaluate from the shell.
+"""`saliency`: list models and methods, predict, explain, attack, evaluate and assess.
 
     saliency explain cat.png --method grad_cam -o cat_gradcam.png
     saliency explain cat.png --methods all --grid cat_maps.png      # one figure, every method
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from saliency_client import _cli_reports
+from saliency_client import _assess_cli, _cli_reports
 from saliency_client._cli_connection import add_connection_options, connect
 from saliency_client._cli_support import (
     class_name,
@@ -56,6 +56,9 @@ def _methods(client: SaliencyClient, args: argparse.Namespace) -> int:
     for method in client.list_methods():
         params = ", ".join(f"{p.name}={p.default}" for p in method.params)
         rows.append([method.name, method.kind, params])
+    for metric in client.list_metrics():
+        params = ", ".join(f"{p.name}={p.default}" for p in metric.params)
+        rows.append([metric.name, f"metric ({metric.family})", params])
     table(rows)
     return 0
 
@@ -153,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="a method parameter (repeatable); METHOD. limits it to one method")
 
     command("models", _models, "list the server's models")
-    command("methods", _methods, "list explanation and attack methods")
+    command("methods", _methods, "list explanation and attack methods, and metrics")
     predict = command("predict", _predict, "print the best classes of images")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top-k", type=int, default=5)
@@ -192,6 +195,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="a map whose stability under the attack is measured")
     evaluate.add_argument("--plot", metavar="PNG", help="draw accuracy against eps")
     params(evaluate)
+    assess = command("assess", _assess_cli.run, "judge methods' maps of images by metrics")
+    _assess_cli.add_arguments(assess)
     return parser
 
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from saliency_service.errors import InvalidRequest, SaliencyError
-from saliency_service.evaluation import spearman_rank_correlation, ssim
+from saliency_service.assessment.similarity import spearman_rank_correlation, ssim
+from saliency_service.errors import InvalidRequest
 from saliency_service.images import header_size
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack import AttackPlan, attacker, plan_attack
@@ -37,7 +36,7 @@ from saliency_service.operations.calls import (
 from saliency_service.operations.explain import ExplainPlan, plan_explain
 from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput
 from saliency_service.operations.inputs import model_input
-from saliency_service.operations.runner import RequestRunner
+from saliency_service.operations.runner import RequestRunner, computed
 from saliency_service.params import resolve_params
 
 MAX_EPSILONS = 32
@@ -246,7 +245,7 @@ async def _attack(
 ) -> list[AttackOutcome]:
     items = [AttackInput(p, label, None, eps) for p, label in zip(pixels, labels, strict=True)]
     seconds = plan.price(AttackItem(b"", eps=eps), (1, 1)).seconds
-    return _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+    return computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
 
 
 async def _stability(
@@ -266,7 +265,7 @@ async def _stability(
     items = [ExplainInput(pixels[i], size, (o.label_before,), 0) for i, o in flipped]
     items += [ExplainInput(o.adversarial, size, (o.label_after_torch,), 0) for _, o in flipped]
     seconds = plan.price(ExplainItem(b""), size).seconds
-    maps = _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+    maps = computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
     heatmaps = torch.stack([_heatmap(m) for m in maps])
     before, after = heatmaps[: len(flipped)], heatmaps[len(flipped) :]
     result.spearman = [float(v) for v in spearman_rank_correlation(before, after).tolist()]
@@ -277,15 +276,6 @@ async def _stability(
 
 def _heatmap(output: ExplainOutput) -> torch.Tensor:
     return output.maps[0].heatmap.float()
-
-
-def _computed(outputs: Sequence[Any]) -> list[Any]:
-    """The outputs of a stage, or its first image's error as the call's (a partial report
-    would mean something else)."""
-    for output in outputs:
-        if isinstance(output, SaliencyError):
-            raise output
-    return list(outputs)
 
 
 def _share(predicted: Sequence[int], labels: Sequence[int]) -> float:
