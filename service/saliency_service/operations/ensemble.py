@@ -135,3 +135,13 @@ async def run_ensemble(
     result.robust_accuracy = sum(robust) / count
     result.onnx_robust_accuracy = sum(onnx_robust) / count
     yield result
+
+
+async def run_ensembles(plan: EnsemblePlan | None, labels: Sequence[int],
+                        attack_rows: AttackStage) -> AsyncIterator[str | EnsembleResult]:
+    """`run_ensemble` at every ε of the plan in turn (nothing without a plan)."""
+    if plan is None:
+        return
+    for eps in plan.epsilons:
+        async for message in run_ensemble(plan, eps, labels, attack_rows):
+            yield message
