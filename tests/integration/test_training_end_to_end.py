@@ -51,6 +51,12 @@ def test_fgsm_training_beats_standard_under_pgd_and_serves(tmp_path: Path) -> No
                                       epsilons=[EPS])
                 for name in ("standard", "fgsm_rs")
             }
+            # AutoAttack's count through the same Evaluate (two components: APGD-T and FAB-T
+            # need more than two classes).
+            ensemble = client.evaluate(list(images), [int(c) for c in labels], model="fgsm_rs",
+                                       autoattack={"apgd_ce": {"steps": 5},
+                                                   "square": {"queries": 40}},
+                                       autoattack_epsilons=[EPS])
     finally:
         server.stop()
     for name, report in served.items():
@@ -61,3 +67,8 @@ def test_fgsm_training_beats_standard_under_pgd_and_serves(tmp_path: Path) -> No
     assert pgd_robust >= pgd_standard + 0.25
     assert abs(pgd_robust - robust["val_pgd5_accuracy"]) <= 0.1
     assert pgd_accuracy(base.classifier, val, EPS) == robust["val_pgd5_accuracy"]
+    (result,) = ensemble.autoattack
+    assert [stage.attack for stage in result.stages] == ["apgd_ce", "square"]
+    assert result.robust_accuracy == pytest.approx(sum(result.robust) / len(labels))
+    assert result.robust_accuracy <= ensemble.clean_accuracy
+    assert result.robust_accuracy <= result.stages[0].robust_accuracy

@@ -22,6 +22,7 @@ from saliency_service.operations.lifecycle import Change
 from saliency_service.operations.predict import ClassScore
 from saliency_service.operations.service import Catalogue, Limits
 from saliency_service.params import Param, ParamValue
+from saliency_service.transport.ensemble_responses import autoattack_result
 from saliency_service.transport.status import code_of
 
 T = TypeVar("T")
@@ -246,28 +247,7 @@ def evaluate_report(report: Report) -> pb.EvaluateReport:
             )
             for s in report.stability
         ],
-        autoattack=[
-            pb.AutoAttackResult(
-                eps=r.eps,
-                robust_accuracy=r.robust_accuracy,
-                onnx_robust_accuracy=r.onnx_robust_accuracy,
-                stages=[
-                    pb.AutoAttackStage(
-                        attack=_methods.attack_method(stage.attack),
-                        attacked=stage.attacked,
-                        broken=stage.broken,
-                        robust_accuracy=stage.robust_accuracy,
-                    )
-                    for stage in r.stages
-                ],
-                robust=r.robust,
-                broken_by=[
-                    _methods.attack_method(name) if name else "ATTACK_METHOD_UNSPECIFIED"
-                    for name in r.broken_by
-                ],
-            )
-            for r in report.autoattack
-        ],
+        autoattack=[autoattack_result(r) for r in report.autoattack],
     )
 
 
