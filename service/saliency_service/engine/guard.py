@@ -13,7 +13,7 @@ kept on the host.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -71,14 +71,15 @@ class _PeakTracker:
 
 @contextmanager
 def pass_guard(
-    model: nn.Module,
+    models: Sequence[nn.Module],
     name: str,
     memory: DeviceMemory,
     before_pass: Callable[[int, bool], None],
     *,
     channels_last: bool,
 ) -> Iterator[PassStats]:
-    """Install the pre-forward hook on `model` (model `name`) for the `with` block.
+    """Install the pre-forward hook on `models` (model `name`'s torch classifier, and its ONNX
+    Runtime one where black-box attacks use it) for the `with` block.
 
     `before_pass(rows, with_gradients)` runs before every pass and may raise to stop it.
     """
@@ -100,10 +101,11 @@ def pass_guard(
             return (_ToChannelsLast.apply(images), *args[1:])
         return None
 
-    handle = model.register_forward_pre_hook(before_forward)
+    handles = [model.register_forward_pre_hook(before_forward) for model in models]
     try:
         yield stats
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         if tracker is not None:
             tracker.finish_pass()

@@ -164,7 +164,7 @@ class _Run:
         precision = self.settings.precision if autocast is None else Precision.named(autocast)
         with (
             pass_guard(
-                model.classifier,
+                [model.classifier] if model.forward is None else [model.classifier, model.forward],
                 self.key,
                 self.slot.memory,
                 self._before_pass(checkpoint),

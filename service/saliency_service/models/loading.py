@@ -35,6 +35,8 @@ class LoadedModel:
     `key` names this load of this version in the engine (a model replaced by a new load of the
     same version gets a new key, so work planned on the old one still runs on the old one).
     `forward_only`: an ONNX-only model, whose classifier runs ONNX Runtime and has no gradients.
+    `forward`: where set, a classifier for forward passes alone that computes them faster than
+    `classifier` (ONNX Runtime on a CPU); black-box attacks query it.
     """
 
     config: ModelConfig
@@ -48,6 +50,7 @@ class LoadedModel:
     key: str = ""
     revision: str = ""
     loaded_at: float = 0.0
+    forward: Classifier | None = None
 
     def __post_init__(self) -> None:
         self.key = self.key or self.config.name
