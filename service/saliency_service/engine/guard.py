@@ -77,10 +77,13 @@ def pass_guard(
     before_pass: Callable[[int, bool], None],
     *,
     channels_last: bool,
+    also: nn.Module | None = None,
 ) -> Iterator[PassStats]:
     """Install the pre-forward hook on `model` (model `name`) for the `with` block.
 
     `before_pass(rows, with_gradients)` runs before every pass and may raise to stop it.
+    `also`: a second module the batch's passes may run on (the replica's ONNX Runtime module,
+    which takes its input as it is).
     """
     stats = PassStats()
     tracker = _PeakTracker(memory, name) if memory.device.type == "cuda" else None
@@ -100,10 +103,18 @@ def pass_guard(
             return (_ToChannelsLast.apply(images), *args[1:])
         return None
 
-    handle = model.register_forward_pre_hook(before_forward)
+    def before_other(module: nn.Module, args: tuple[Any, ...]) -> None:
+        rows = len(args[0])
+        before_pass(rows, False)
+        stats.weighted_rows += rows * FORWARD_ONLY_SHARE
+
+    handles = [model.register_forward_pre_hook(before_forward)]
+    if also is not None:
+        handles.append(also.register_forward_pre_hook(before_other))
     try:
         yield stats
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         if tracker is not None:
             tracker.finish_pass()

@@ -24,8 +24,10 @@ from saliency_service.explainers.class_model import class_model_visualization
 from saliency_service.explainers.deeplift import check_model as deeplift_check_model
 from saliency_service.explainers.deeplift import deeplift
 from saliency_service.explainers.eigen_cam import eigen_cam
+from saliency_service.explainers.feature_ablation import FEATURE_ABLATION
 from saliency_service.explainers.gradcam import grad_cam
 from saliency_service.explainers.gradcam_plus_plus import grad_cam_plus_plus
+from saliency_service.explainers.gradient_shap import GRADIENT_SHAP
 from saliency_service.explainers.gradients import (
     input_x_gradient,
     squared_gradient,
@@ -39,9 +41,14 @@ from saliency_service.explainers.integrated_gradients import (
     QUADRATURES,
     integrated_gradients,
 )
+from saliency_service.explainers.kernel_shap import KERNEL_SHAP
 from saliency_service.explainers.layer_cam import layer_cam
+from saliency_service.explainers.lime import LIME
+from saliency_service.explainers.lrp import LRP
 from saliency_service.explainers.occlusion import occlusion, window_starts
+from saliency_service.explainers.rise import RISE
 from saliency_service.explainers.score_cam import channels_of, score_cam
+from saliency_service.explainers.shapley_sampling import SHAPLEY_SAMPLING
 from saliency_service.explainers.smoothgrad import smoothgrad
 from saliency_service.explainers.xgrad_cam import xgrad_cam
 from saliency_service.params import Param
@@ -356,6 +363,7 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         "forward pass per channel, no gradients (Wang et al. 2020)",
         passes=_score_cam_passes,
         autocast=True,
+        forward_passes=True,
     ),
     "eigen_cam": ExplainerSpec(
         name="eigen_cam",
@@ -436,4 +444,11 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
         "from grey (Simonyan et al. 2014); returns an image",
         passes=_steps,
     ),
+    "lrp": LRP,
+    "lime": LIME,
+    "kernel_shap": KERNEL_SHAP,
+    "rise": RISE,
+    "gradient_shap": GRADIENT_SHAP,
+    "feature_ablation": FEATURE_ABLATION,
+    "shapley_sampling": SHAPLEY_SAMPLING,
 }

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -129,7 +129,7 @@ class LrpPass(TorchFunctionMode):
         self._started = True
 
         def run(w: Tensor, b: Tensor | None) -> Tensor:
-            return LinearRule.apply(x, w, b, layer, rule, bounds, sink)
+            return cast(Tensor, LinearRule.apply(x, w, b, layer, rule, bounds, sink))
 
         output = run(weight, bias)
         self._last = _Convolved(output, run, weight, bias) if convolution else None
@@ -153,7 +153,7 @@ class LrpPass(TorchFunctionMode):
         )
         last, self._last = self._last, None
         if last is None or x is not last.output:
-            return Passed.apply(x, norm)
+            return cast(Tensor, Passed.apply(x, norm))
         # The canonizer: the affine map merged into the convolution that produced x.
         scale = (1.0 if weight is None else weight) / (var + eps).sqrt()
         shape = (-1, *[1] * (last.weight.dim() - 1))
@@ -206,9 +206,10 @@ def _convolution(
 
     def transpose(g: Tensor, weight: Tensor, x: Tensor) -> Tensor:
         pairs = [_pair(v) for v in (stride, padding, dilation)]
-        return aten.convolution_backward(
+        gradients = aten.convolution_backward(
             g, x, weight, None, *pairs, False, [0, 0], groups, [True, False, False]
-        )[0]
+        )
+        return cast(Tensor, gradients[0])
 
     return Layer(forward, transpose)
 

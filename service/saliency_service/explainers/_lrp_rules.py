@@ -160,7 +160,7 @@ class LinearRule(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         x: Tensor,
         weight: Tensor,
@@ -171,14 +171,15 @@ class LinearRule(torch.autograd.Function):
         sink: list[Tensor] | None,
     ) -> Tensor:
         # Only the input is kept: an in-place ReLU may overwrite the output afterwards.
-        ctx.save_for_backward(x, weight, bias)
-        ctx.layer, ctx.rule, ctx.bounds, ctx.sink = layer, rule, bounds, sink  # type: ignore[attr-defined]
+        ctx.save_for_backward(x, weight)
+        ctx.bias, ctx.layer, ctx.rule = bias, layer, rule  # type: ignore[attr-defined]
+        ctx.bounds, ctx.sink = bounds, sink  # type: ignore[attr-defined]
         return layer.forward(x, weight, bias)
 
     @staticmethod
     def backward(ctx: Any, upper: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight, bias = ctx.saved_tensors
-        lower = relevance(ctx.rule, ctx.layer, x, weight, bias, upper, ctx.bounds)
+        x, weight = ctx.saved_tensors
+        lower = relevance(ctx.rule, ctx.layer, x, weight, ctx.bias, upper, ctx.bounds)
         if ctx.sink is not None:
             ctx.sink.append(lower)
         return lower, None, None, None, None, None, None
@@ -190,7 +191,7 @@ class Proportional(torch.autograd.Function):
     residual addition splits relevance between its branches instead of copying it to both."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, function: Callable[..., Tensor], *inputs: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: FunctionCtx, function: Callable[..., Tensor], *inputs: Tensor) -> Tensor:
         ctx.save_for_backward(*inputs)
         ctx.function = function  # type: ignore[attr-defined]
         return function(*inputs)
@@ -211,7 +212,7 @@ class Passed(torch.autograd.Function):
     passes unchanged (zennit's Pass rule for batch norms)."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x: Tensor, function: Callable[[Tensor], Tensor]) -> Tensor:  # type: ignore[override]
+    def forward(ctx: FunctionCtx, x: Tensor, function: Callable[[Tensor], Tensor]) -> Tensor:
         return function(x)
 
     @staticmethod

@@ -26,8 +26,8 @@ from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._autograd import chunks
 from saliency_service.explainers._lrp_pass import Composite, LrpPass
 from saliency_service.explainers._lrp_rules import Rule
-from saliency_service.explainers._reduce import REDUCTIONS, reduce_channels
-from saliency_service.explainers.base import Explanation, ExplainerSpec
+from saliency_service.explainers._reduce import reduce_channels, reduce_param
+from saliency_service.explainers.base import ExplainerSpec, Explanation
 from saliency_service.models.classifier import Classifier
 from saliency_service.params import Param
 
@@ -191,13 +191,7 @@ LRP = ExplainerSpec(
         ),
         Param("epsilon", "number", 1e-6, "the ε rule's ε (dense layers)", 1e-9, 1e3),
         Param("gamma", "number", 0.25, "the γ rule's γ (epsilon_gamma_box)", 0.0, 1e3),
-        Param(
-            "reduce",
-            "text",
-            "sum",
-            "how the channels of the relevance collapse into the heatmap",
-            choices=REDUCTIONS,
-        ),
+        reduce_param("sum"),
     ),
     description="layer-wise relevance propagation: the logit passed down by per-layer rules "
     "(Bach et al. 2015, Montavon et al. 2019); batch norms merged, residual sums split; "

@@ -97,8 +97,8 @@ class OrtNetwork(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if torch.is_grad_enabled() and images.requires_grad:
             raise UnsupportedMethod(
-                f"the model is served from its ONNX file {self.source!r} only: ONNX Runtime "
-                "computes forward passes, not gradients"
+                f"{self.source} runs on ONNX Runtime, which computes forward passes, not "
+                "gradients"
             )
         array = images.detach().float().cpu().numpy()
         logits = np.asarray(self.run(array), dtype=np.float32)
