@@ -32,6 +32,9 @@ from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Noi
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from saliency_client import SaliencyClient
+from saliency_service.attacks import ATTACKS
+from saliency_service.explainers import EXPLAINERS
+from saliency_service.params import resolve_params
 
 Peer = Callable[[torch.Tensor], object]
 
@@ -40,7 +43,7 @@ Peer = Callable[[torch.Tensor], object]
 class Settings:
     models: tuple[str, ...]
     images: int  # per measurement, for the one-pass methods
-    heavy_images: int  # for SmoothGrad, IG and PGD
+    heavy_images: int  # for methods of more than two passes per image (SmoothGrad, IG, PGD)
     samples: int
     steps: int
     pgd_steps: int
@@ -61,7 +64,6 @@ FULL = Settings(
 QUICK = Settings(
     ("resnet18",), images=16, heavy_images=8, samples=8, steps=8, pgd_steps=5, repeats=1
 )
-HEAVY = frozenset({"smoothgrad", "integrated_gradients", "pgd"})
 
 
 def service_params(method: str, s: Settings) -> dict[str, Any]:
@@ -73,6 +75,15 @@ def service_params(method: str, s: Settings) -> dict[str, Any]:
         "fgsm": {"eps": 8 / 255},
         "pgd": {"eps": 8 / 255, "alpha": 2 / 255, "steps": s.pgd_steps},
     }[method]
+
+
+def heavy(method: str, params: dict[str, Any]) -> bool:
+    """More than two forward+backward passes per image, by the method's own pricing."""
+    if method in ATTACKS:
+        attack = ATTACKS[method]
+        return attack.passes(resolve_params(method, attack.params, params)) > 2
+    spec = EXPLAINERS[method]
+    return spec.passes(resolve_params(method, spec.params, params), (3, 224, 224)) > 2
 
 
 def predicted(model: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -165,7 +176,7 @@ def peer_rate(peer: Peer, pixels: torch.Tensor, batch: int, warm_up: bool) -> fl
 def call(
     client: SaliencyClient, method: str, model: str, batch: np.ndarray, params: dict[str, Any]
 ) -> None:
-    if method in ("fgsm", "pgd"):
+    if method in ATTACKS:
         results: list[Any] = client.attack(list(batch), model=model, method=method, **params)
     else:
         results = client.explain(list(batch), model=model, method=method, **params)
@@ -231,9 +242,9 @@ def measure(target: str, name: str, method: str, s: Settings) -> Cell:
     elsewhere on the machine hits both alike; the first run of each also warms it up.
     """
     model = h.classifier(name)
-    batch = h.images(s.heavy_images if method in HEAVY else s.images, seed=1)
-    pixels = h.as_tensor(batch)
     params = service_params(method, s)
+    batch = h.images(s.heavy_images if heavy(method, params) else s.images, seed=1)
+    pixels = h.as_tensor(batch)
     alone, together = peers(method, model, s, batched=False), peers(method, model, s, True)
     cell = Cell(name, method)
     for repeat in range(s.repeats):

@@ -6,11 +6,17 @@ https://arxiv.org/abs/1607.02533.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._linf import iterate_linf
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import ALPHA, EARLY_STOP, LINF_EPS
+from saliency_service.attacks.base import AttackOutput, AttackSpec
+from saliency_service.params import Param
 
 
 def kurakin_steps(eps: Tensor) -> Tensor:
@@ -59,3 +65,34 @@ def bim(
         early_stop=early_stop,
     )
     return AttackOutput(adversarial, eps=eps)
+
+
+def _bim_passes(params: Mapping[str, object]) -> float:
+    """Given steps, or the automatic count for the request's ε: min(ε·255 + 4, 1.25·ε·255)."""
+    steps = cast(int, params["steps"])
+    if not steps:
+        eps = 255 * cast(float, params["eps"])
+        steps = max(1, math.ceil(min(eps + 4, 1.25 * eps)))
+    return steps + 1.0
+
+
+BIM = AttackSpec(
+    name="bim",
+    function=bim,
+    params=(
+        LINF_EPS,
+        ALPHA,
+        Param(
+            "steps",
+            "integer",
+            10,
+            "number of iterations; 0 picks min(ε·255 + 4, 1.25·ε·255) per image",
+            minimum=0,
+            maximum=1000,
+        ),
+        EARLY_STOP,
+    ),
+    description="Basic Iterative Method: FGSM steps of size α clipped to the ε-ball (L∞).",
+    passes=_bim_passes,
+    autocast=True,
+)

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image, reached
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks.base import AttackOutput, AttackSpec
+from saliency_service.params import Param
 
 
 def _margin(logits: Tensor, classes: Tensor, kappa: float, targeted: bool) -> Tensor:
@@ -81,3 +82,16 @@ def cw_l2(
             if not bool(active.any()):
                 break
     return AttackOutput(best)
+
+
+CW_L2 = AttackSpec(
+    name="cw_l2",
+    function=cw_l2,
+    params=(
+        Param("c", "number", 1.0, "weight of the misclassification term", minimum=0.0, maximum=1e6),
+        Param("kappa", "number", 0.0, "confidence margin κ", minimum=0.0, maximum=1e6),
+        Param("steps", "integer", 50, "Adam iterations", minimum=1, maximum=10000),
+        Param("lr", "number", 0.01, "Adam learning rate", minimum=1e-6, maximum=10.0),
+    ),
+    description="Carlini–Wagner L2: Adam on a tanh-space image, smallest successful kept.",
+)

@@ -6,12 +6,16 @@ neural networks", CVPR 2016, https://arxiv.org/abs/1511.04599 (Algorithm 2).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.errors import InvalidRequest
+from saliency_service.params import Param
 
 
 def _candidate_classes(logits: Tensor, labels: Tensor, count: int) -> Tensor:
@@ -103,3 +107,36 @@ def deepfool(
         adversarial[index] = torch.where(per_image(misclassified), adversarial[index], stepped)
         active[index] = ~misclassified
     return AttackOutput(adversarial)
+
+
+def _deepfool_passes(params: Mapping[str, object]) -> float:
+    """Each step is one forward+backward over the label and every candidate class."""
+    return cast(int, params["steps"]) * (cast(int, params["candidates"]) + 1.0)
+
+
+DEEPFOOL = AttackSpec(
+    name="deepfool",
+    function=deepfool,
+    params=(
+        Param("steps", "integer", 50, "maximum iterations", minimum=1, maximum=1000),
+        Param(
+            "overshoot",
+            "number",
+            0.02,
+            "lengthens each step by 1 + overshoot",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Param(
+            "candidates",
+            "integer",
+            10,
+            "classes besides the label considered, by highest clean logit",
+            minimum=1,
+            maximum=100000,
+        ),
+    ),
+    description="DeepFool: steps to the nearest linearised decision boundary (L2, untargeted).",
+    targeted=False,
+    passes=_deepfool_passes,
+)

@@ -6,10 +6,13 @@ https://arxiv.org/abs/1412.6572.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from torch import Tensor, nn
 
 from saliency_service.attacks._common import loss_gradient, per_image
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import LINF_EPS
+from saliency_service.attacks.base import AttackOutput, AttackSpec
 
 
 def fgsm(
@@ -32,3 +35,17 @@ def fgsm(
     gradient, _ = loss_gradient(model, images, labels, targets)
     adversarial = images.detach() + per_image(eps) * gradient.sign()
     return AttackOutput(adversarial.clamp(0, 1), eps=eps)
+
+
+def _one_step(_params: Mapping[str, object]) -> float:
+    return 2.0
+
+
+FGSM = AttackSpec(
+    name="fgsm",
+    function=fgsm,
+    params=(LINF_EPS,),
+    description="Fast Gradient Sign Method: one signed-gradient step of size ε (L∞).",
+    passes=_one_step,
+    autocast=True,
+)

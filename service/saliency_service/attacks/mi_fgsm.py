@@ -10,7 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._linf import iterate_linf
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import ALPHA, EARLY_STOP, LINF_EPS, STEPS
+from saliency_service.attacks.base import AttackOutput, AttackSpec
+from saliency_service.params import Param
 
 
 def mi_fgsm(
@@ -58,3 +60,18 @@ def mi_fgsm(
         direction=accumulate,
     )
     return AttackOutput(adversarial, eps=eps)
+
+
+MI_FGSM = AttackSpec(
+    name="mi_fgsm",
+    function=mi_fgsm,
+    params=(
+        LINF_EPS,
+        ALPHA,
+        STEPS,
+        Param("decay", "number", 1.0, "momentum decay μ", minimum=0.0, maximum=10.0),
+        EARLY_STOP,
+    ),
+    description="Momentum Iterative FGSM: BIM stepping along an L1-normalised momentum (L∞).",
+    autocast=True,
+)

@@ -7,15 +7,18 @@ of FGSM (Goodfellow et al. 2015), BIM (Kurakin et al. 2016) or PGD (Madry et al.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image, reached
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import SEED
+from saliency_service.attacks.base import AttackOutput, AttackSpec
 from saliency_service.attacks.fgsm import fgsm
 from saliency_service.attacks.pgd import pgd
+from saliency_service.params import Param
 
 INNER_ATTACKS = ("fgsm", "bim", "pgd")
 
@@ -115,3 +118,32 @@ def minimal_epsilon(
         best = torch.where(per_image(success), adversarial, best)
     eps = torch.where(never, torch.full_like(grid(hi), math.inf), grid(hi))
     return AttackOutput(best, eps=eps)
+
+
+def _minimal_epsilon_passes(params: Mapping[str, object]) -> float:
+    """A bisection of ε over [0, max_eps] to `precision`, each probe a whole attack."""
+    probes = 2 + math.ceil(math.log2(max(cast(float, params["max_eps"]), 1e-12)
+                                     / cast(float, params["precision"])))
+    return max(probes, 1) * (cast(int, params["steps"]) + 1.0)
+
+
+MINIMAL_EPSILON = AttackSpec(
+    name="minimal_epsilon",
+    function=minimal_epsilon,
+    params=(
+        Param("attack", "text", "bim", "the L∞ attack whose ε is searched", choices=INNER_ATTACKS),
+        Param("steps", "integer", 10, "iterations of bim/pgd", minimum=1, maximum=1000),
+        Param(
+            "precision",
+            "number",
+            1 / 255,
+            "resolution of the ε found",
+            minimum=1e-4,
+            maximum=1.0,
+        ),
+        Param("max_eps", "number", 64 / 255, "largest ε searched", minimum=0.0, maximum=1.0),
+        SEED,
+    ),
+    description="The smallest L∞ ε (per image) at which FGSM, BIM or PGD flips the label.",
+    passes=_minimal_epsilon_passes,
+)

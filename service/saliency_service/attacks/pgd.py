@@ -12,7 +12,15 @@ from torch import Tensor, nn
 
 from saliency_service.attacks._common import per_image, seeded_generator
 from saliency_service.attacks._linf import iterate_linf
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import (
+    ALPHA,
+    EARLY_STOP,
+    LINF_EPS,
+    RANDOM_START,
+    SEED,
+    STEPS,
+)
+from saliency_service.attacks.base import AttackOutput, AttackSpec
 
 
 def pgd(
@@ -58,3 +66,12 @@ def pgd(
         early_stop=early_stop,
     )
     return AttackOutput(adversarial, eps=eps)
+
+
+PGD = AttackSpec(
+    name="pgd",
+    function=pgd,
+    params=(LINF_EPS, ALPHA, STEPS, RANDOM_START, SEED, EARLY_STOP),
+    description="Projected Gradient Descent (L∞): BIM from a random point of the ε-ball.",
+    autocast=True,
+)

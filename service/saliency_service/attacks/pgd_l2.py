@@ -16,7 +16,9 @@ from saliency_service.attacks._common import (
     reached,
     seeded_generator,
 )
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import EARLY_STOP, RANDOM_START, SEED, STEPS
+from saliency_service.attacks.base import AttackOutput, AttackSpec
+from saliency_service.params import Param
 
 
 def project_l2(adversarial: Tensor, images: Tensor, eps: Tensor) -> Tensor:
@@ -84,3 +86,18 @@ def pgd_l2(
             frozen = frozen | reached(logits, labels, targets)
         adversarial = torch.where(per_image(frozen), adversarial, moved)
     return AttackOutput(adversarial, eps=eps)
+
+
+PGD_L2 = AttackSpec(
+    name="pgd_l2",
+    function=pgd_l2,
+    params=(
+        Param("eps", "number", 0.5, "L2 budget in pixel units", minimum=0.0, maximum=1000.0),
+        Param("alpha", "number", 0.1, "L2 step length", minimum=0.0, maximum=1000.0),
+        STEPS,
+        RANDOM_START,
+        SEED,
+        EARLY_STOP,
+    ),
+    description="Projected Gradient Descent (L2): normalised steps projected onto the L2 ball.",
+)

@@ -14,10 +14,15 @@ ball of radius ε (and in [0, 1]): ε is an L∞ budget like FGSM's and PGD's. O
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
-from saliency_service.attacks.base import AttackOutput
+from saliency_service.attacks._params import LINF_EPS
+from saliency_service.attacks.base import AttackOutput, AttackSpec
+from saliency_service.params import Param
 
 
 def simba(
@@ -70,3 +75,33 @@ def simba(
 def _succeeded(logits: Tensor, labels: Tensor, targets: Tensor | None) -> Tensor:
     predicted = logits.argmax(dim=1)
     return predicted != labels if targets is None else predicted == targets
+
+
+def _simba_passes(params: Mapping[str, object]) -> float:
+    """Two forward passes per coordinate tried, a forward pass a third of a forward+backward."""
+    return (2 * cast(int, params["steps"]) + 1) / 3
+
+
+SIMBA = AttackSpec(
+    name="simba",
+    function=simba,
+    params=(
+        LINF_EPS,
+        Param(
+            "steps",
+            "integer",
+            1000,
+            "pixel coordinates tried per image (two forward passes each, at most)",
+            minimum=1,
+            maximum=100000,
+        ),
+        Param(
+            "seed", "integer", 0, "seeds the order of the coordinates", minimum=0, maximum=2**31 - 1
+        ),
+    ),
+    description="SimBA (Guo et al. 2019): black-box, from the model's probabilities alone; "
+    "each pixel coordinate in a random order moves by ±ε if that lowers the label's "
+    "probability (L∞). Runs on ONNX-only models.",
+    passes=_simba_passes,
+    forward_only=True,
+)

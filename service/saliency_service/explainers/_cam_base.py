@@ -1,7 +1,8 @@
-"""What every CAM method shares: the layer parameter, the weighted sum, ReLU and upsampling.
+"""What every CAM method shares: the weighted sum, ReLU, upsampling, the gradient-CAM factory.
 
-Each method supplies only its formula, as in pytorch-grad-cam's `base_cam.py`, where a subclass
-overrides `get_cam_weights`. Conventions, and how they compare with the peers:
+Each gradient-weighted method supplies only its formula to `gradient_cam`, which builds its
+explainer, as pytorch-grad-cam's `base_cam.py` lets a subclass override `get_cam_weights`.
+Conventions, and how they compare with the peers:
 - Every map but `cam`'s (Zhou et al.'s has no ReLU; it takes `relu`) is ReLU'd at the layer's
   resolution, then upsampled bilinearly
   (`align_corners=False`, the same sampling grid as OpenCV's `INTER_LINEAR` that pytorch-grad-cam
@@ -23,15 +24,6 @@ from torch import Tensor, nn
 from saliency_service.explainers._autograd import chunks
 from saliency_service.explainers._layer_capture import capture_gradients
 from saliency_service.explainers.base import Explanation
-from saliency_service.params import Param
-
-LAYER = Param(
-    name="layer",
-    kind="layer",
-    default=None,
-    description="module whose feature map is explained (GetModel lists them); "
-    "the model's default CAM layer when empty",
-)
 
 Formula = Callable[[Tensor, Tensor], Tensor]
 """(activations, gradients) -> the map before ReLU: (N, K, h, w), (N, K, h, w) -> (N, h, w)."""
@@ -65,6 +57,53 @@ def gradient_cam_at_layer(
         return formula(activations, gradients).clamp_min(0)
 
     return in_chunks(at_layer, images, targets, chunk_size)
+
+
+def gradient_cam(name: str, formula: Formula) -> Callable[..., Explanation]:
+    """The explainer `name(model, images, targets, *, layer, chunk_size=None)` of a
+    gradient-weighted CAM variant: ReLU(formula(A, ∂y^c/∂A)) upsampled to the input.
+
+    Its docstring is `_EXPLAINER_DOC` with the formula's first line.
+    """
+
+    def explainer(
+        model: nn.Module,
+        images: Tensor,
+        targets: Tensor,
+        *,
+        layer: nn.Module,
+        chunk_size: int | None = None,
+    ) -> Explanation:
+        maps = gradient_cam_at_layer(model, images, targets, layer, formula, chunk_size)
+        return explanation(maps, images)
+
+    explainer.__name__ = explainer.__qualname__ = name
+    explainer.__module__ = formula.__module__
+    summary = (formula.__doc__ or "").strip().splitlines()[0]
+    explainer.__doc__ = _EXPLAINER_DOC.format(name=name, formula=summary)
+    return explainer
+
+
+_EXPLAINER_DOC = """`{name}` of each image for its target class at `layer`.
+
+    The map, before its ReLU and upsampling: {formula}
+
+    Args:
+        model: pixels in [0, 1] -> logits, in eval mode.
+        images: the batch, not modified.
+        targets: the class explained for each row.
+        layer: the module whose feature map is weighted.
+        chunk_size: most images per forward/backward pass; None for all at once.
+
+    Returns:
+        `heatmap`: the ReLU of that map, upsampled to (H, W), raw.
+
+    Raises:
+        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
+
+    Shape:
+        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
+    """
 
 
 def in_chunks(

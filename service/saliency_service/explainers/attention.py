@@ -1,10 +1,8 @@
-"""Attention maps and attention rollout of a vision transformer.
+"""Attention maps of a vision transformer, and the attention weights that rollout reuses.
 
 Attention map (Dosovitskiy et al. 2021, "An Image is Worth 16x16 Words", arXiv:2010.11929):
-the class token's attention over the patches at one layer, heads fused.
-Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers",
-arXiv:2005.00928, §3): per layer A' = ½·A + ½·I (the residual connection), rows renormalised,
-multiplied over the layers from the first to the last; the map is the class token's row.
+the class token's attention over the patches at one layer, heads fused. Attention rollout
+(explainers/attention_rollout.py) multiplies the same weights through the layers.
 
 torchvision's `EncoderBlock` calls its `nn.MultiheadAttention` with `need_weights=False`, so a
 forward hook recomputes softmax(Q Kᵀ / √d) per head (Vaswani et al. 2017, eq. 1) from the
@@ -31,10 +29,12 @@ from torch import Tensor, nn
 from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.explainers._cam_base import upsample
 from saliency_service.explainers._op_override import Substitution
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation, forward_pass
 from saliency_service.models.feature_maps import prefix_tokens
+from saliency_service.params import Param
 
 HEAD_FUSIONS: tuple[str, ...] = ("mean", "max", "min")
+HEAD_FUSION = Param("head_fusion", "text", "mean", "how the heads combine", choices=HEAD_FUSIONS)
 
 
 def attention(
@@ -70,39 +70,7 @@ def attention(
             f"layer_index must be in [{-len(layers)}, {len(layers)}) for this model's "
             f"{len(layers)} attention layers; got {layer_index}"
         )
-    return _class_token_heatmap(_fuse(layers[layer_index], head_fusion), images)
-
-
-def attention_rollout(
-    model: nn.Module, images: Tensor, targets: Tensor, *, head_fusion: str = "mean"
-) -> Explanation:
-    """Attention rollout (Abnar & Zuidema 2020) from the input patches to the last class token.
-
-    Args:
-        model: a vision transformer taking pixels in [0, 1], in eval mode.
-        images: the batch, not modified.
-        targets: unused (attention does not depend on the class).
-        head_fusion: "mean", "max" or "min" over the heads.
-
-    Returns:
-        `heatmap`: the class token's row of the rollout over the patches, upsampled, raw.
-
-    Raises:
-        UnsupportedMethod: the model has no self-attention over a class token and a square grid.
-        InvalidRequest: `head_fusion` is not one of the choices.
-
-    Shape:
-        images: (N, C, H, W); heatmap: (N, H, W).
-    """
-    layers = attention_weights(model, images)
-    tokens = layers[0].shape[-1]
-    identity = torch.eye(tokens, device=images.device, dtype=layers[0].dtype)
-    rollout = identity.expand(len(images), tokens, tokens)
-    for weights in layers:
-        # §3: the residual connection as an identity, equally weighted; rows sum to 1 again.
-        mixed = 0.5 * _fuse(weights, head_fusion) + 0.5 * identity
-        rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
-    return _class_token_heatmap(rollout, images)
+    return class_token_heatmap(fuse_heads(layers[layer_index], head_fusion), images)
 
 
 def attention_weights(model: nn.Module, images: Tensor) -> list[Tensor]:
@@ -238,7 +206,7 @@ def _softmax_weights(module: nn.MultiheadAttention, query: Tensor, key: Tensor) 
     return (q @ k.transpose(-2, -1) / sqrt(q.shape[-1])).softmax(dim=-1)
 
 
-def _fuse(weights: Tensor, head_fusion: str) -> Tensor:
+def fuse_heads(weights: Tensor, head_fusion: str) -> Tensor:
     """(N, heads, L, L) -> (N, L, L) by the mean, max or min over the heads."""
     if head_fusion == "mean":
         return weights.mean(dim=1)
@@ -251,7 +219,7 @@ def _fuse(weights: Tensor, head_fusion: str) -> Tensor:
     )
 
 
-def _class_token_heatmap(matrix: Tensor, images: Tensor) -> Explanation:
+def class_token_heatmap(matrix: Tensor, images: Tensor) -> Explanation:
     """Row 0 (the class token) over the patch columns, as a square grid upsampled to the input.
 
     The patches are the last g² tokens; the tokens before them (class, distillation, register
@@ -267,3 +235,24 @@ def _class_token_heatmap(matrix: Tensor, images: Tensor) -> Explanation:
     side = isqrt(tokens - prefix)
     grid = matrix[:, 0, prefix:].reshape(-1, side, side)
     return Explanation(heatmap=upsample(grid, (images.shape[-2], images.shape[-1])))
+
+
+ATTENTION = ExplainerSpec(
+    name="attention",
+    function=attention,
+    params=(
+        Param(
+            "layer_index",
+            "integer",
+            -1,
+            "which self-attention layer, from 0; negative counts from the last (-1)",
+            minimum=-1024,
+            maximum=1023,
+        ),
+        HEAD_FUSION,
+    ),
+    description="a vision transformer's class-token attention over the patches at one "
+    "layer; class-agnostic",
+    passes=forward_pass,
+    chunks=False,
+)

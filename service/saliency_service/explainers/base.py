@@ -12,6 +12,8 @@ from saliency_service.params import Param
 # Cost of a method per explained row, in forward+backward passes of the model (a forward-only
 # pass counts as a third), from the method's own resolved parameters and the input's (C, H, W).
 PassCount = Callable[[Mapping[str, object], tuple[int, int, int]], float]
+# A forward-only pass costs about a third of a forward+backward one.
+FORWARD = 1 / 3
 
 
 @dataclass
@@ -44,6 +46,16 @@ def one_pass(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> flo
     return 1.0
 
 
+def forward_pass(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    """One forward pass per row, no gradient."""
+    return FORWARD
+
+
+def two_passes(_params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    """Two forward+backward passes per row."""
+    return 2.0
+
+
 @dataclass(frozen=True)
 class ExplainerSpec:
     """A registry record: everything the engine and the transport know of a method.
@@ -59,6 +71,7 @@ class ExplainerSpec:
     UnsupportedMethod), so that the request is refused as a whole; `autocast`: its maps
     survive mixed precision;
     `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`);
+    `image`: its result is an image (`Explanation.image`), always returned;
     `forward_only`: it needs nothing of the model but forward passes of whole images (no
     gradients, no layers), so it also runs on models served from an ONNX file alone;
     `forward_passes`: its many passes are forward passes of whole (masked) images, though it
@@ -76,6 +89,7 @@ class ExplainerSpec:
     chunks: bool = True
     autocast: bool = False
     attributions: bool = False
+    image: bool = False
     forward_only: bool = False
     forward_passes: bool = False
 

@@ -28,7 +28,9 @@ from torch import Tensor, nn
 from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._cam_base import explanation, in_chunks, weighted_sum
 from saliency_service.explainers._layer_capture import capture_activations, module_name
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec, Explanation, forward_pass
+from saliency_service.params import Param
 
 
 def cam(
@@ -111,3 +113,23 @@ def _linear_layers(
             continue
         if bias is None or tuple(bias.shape) == (classes,):
             yield weight, bias
+
+
+CAM = ExplainerSpec(
+    name="cam",
+    function=cam,
+    params=(
+        LAYER,
+        Param(
+            "relu",
+            "flag",
+            False,
+            "clamp the map at zero, as Grad-CAM does; Zhou et al.'s map has no ReLU",
+        ),
+    ),
+    description="class activation map: final linear weights times the feature map, for "
+    "networks ending in global average pooling + one linear layer, negative values kept "
+    "(Zhou et al. 2016)",
+    passes=forward_pass,
+    autocast=True,
+)

@@ -15,11 +15,15 @@ grey: max over channels of |x − 0.5|. The image in the explanation is x.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
 from saliency_service.explainers._autograd import input_gradients, target_scores
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation
+from saliency_service.params import Param
 
 GREY = 0.5
 
@@ -67,3 +71,36 @@ def class_model_visualization(
         image=image,
         diagnostics={"initial_score": initial, "final_score": final},
     )
+
+
+def _steps(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return float(cast(int, params["steps"]))
+
+
+CLASS_MODEL_VISUALIZATION = ExplainerSpec(
+    name="class_model_visualization",
+    function=class_model_visualization,
+    params=(
+        Param("steps", "integer", 100, "gradient-ascent steps", minimum=1, maximum=10000),
+        Param(
+            "learning_rate",
+            "number",
+            0.01,
+            "largest pixel change per step (pixels in [0, 1]); steps are normalised",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Param(
+            "l2",
+            "number",
+            1e-3,
+            "λ, the weight of the penalty on the squared distance from mid-grey",
+            minimum=0.0,
+            maximum=1e6,
+        ),
+    ),
+    description="an image the model scores highly as the target class, by gradient ascent "
+    "from grey (Simonyan et al. 2014); returns an image",
+    passes=_steps,
+    image=True,
+)

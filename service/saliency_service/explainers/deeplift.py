@@ -19,9 +19,10 @@ from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._autograd import chunks, input_gradients
 from saliency_service.explainers._deeplift_rules import NO_RULE, substitutes
 from saliency_service.explainers._op_override import Substitution
+from saliency_service.explainers._params import REFERENCE, reduce_param
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation, two_passes
 
 # Module types whose function has no rule here: normalisations over several inputs, softmax,
 # attention, other pools, and elementwise activations without a rule of their own.
@@ -138,3 +139,15 @@ def deeplift(
         attributions=attributions,
         diagnostics=completeness(attributions, torch.cat(scores), torch.cat(reference_scores)),
     )
+
+
+DEEPLIFT = ExplainerSpec(
+    name="deeplift",
+    function=deeplift,
+    params=(*REFERENCE, reduce_param("sum")),
+    description="DeepLIFT Rescale rule: contributions of each pixel to f(x) − f(x') "
+    "(Shrikumar et al. 2017); reports the summation-to-delta gap as completeness_gap",
+    check_model=check_model,
+    passes=two_passes,
+    attributions=True,
+)

@@ -17,7 +17,8 @@ from torch import Tensor, nn
 
 from saliency_service.explainers._cam_base import explanation, in_chunks
 from saliency_service.explainers._layer_capture import capture_activations
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec, Explanation, forward_pass
 
 
 def eigen_cam_map(activations: Tensor) -> Tensor:
@@ -68,3 +69,14 @@ def eigen_cam(
         return eigen_cam_map(activations).clamp_min(0)
 
     return explanation(in_chunks(at_layer, images, targets, chunk_size), images)
+
+
+EIGEN_CAM = ExplainerSpec(
+    name="eigen_cam",
+    function=eigen_cam,
+    params=(LAYER,),
+    description="first principal component of the feature map; class-agnostic "
+    "(Muhammad & Yeasin 2020)",
+    passes=forward_pass,
+    autocast=True,
+)

@@ -14,8 +14,9 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from saliency_service.explainers._autograd import input_gradients
+from saliency_service.explainers._params import reduce_param
 from saliency_service.explainers._reduce import reduce_channels
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation
 
 
 def vanilla_gradient(
@@ -102,3 +103,26 @@ def input_x_gradient(
     gradient, _ = input_gradients(model, images, targets, chunk_size)
     attributions = images * gradient
     return Explanation(heatmap=reduce_channels(attributions, reduce), attributions=attributions)
+
+
+VANILLA_GRADIENT = ExplainerSpec(
+    name="vanilla_gradient",
+    function=vanilla_gradient,
+    params=(reduce_param("abs_max"),),
+    description="gradient of the class score w.r.t. the pixels (Simonyan et al. 2014)",
+    attributions=True,
+)
+SQUARED_GRADIENT = ExplainerSpec(
+    name="squared_gradient",
+    function=squared_gradient,
+    params=(reduce_param("sum"),),
+    description="squared gradient, sensitivity analysis (Montavon et al. 2018)",
+    attributions=True,
+)
+INPUT_X_GRADIENT = ExplainerSpec(
+    name="input_x_gradient",
+    function=input_x_gradient,
+    params=(reduce_param("sum"),),
+    description="pixels times the gradient (Shrikumar et al. 2016)",
+    attributions=True,
+)

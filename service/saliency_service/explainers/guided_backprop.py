@@ -18,8 +18,9 @@ from torch.autograd.function import FunctionCtx
 from saliency_service.errors import UnsupportedMethod
 from saliency_service.explainers._autograd import input_gradients
 from saliency_service.explainers._op_override import RELU_FUNCTIONS, Substitution
+from saliency_service.explainers._params import reduce_param
 from saliency_service.explainers._reduce import reduce_channels
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation
 
 
 class _GuidedReLU(torch.autograd.Function):
@@ -126,3 +127,21 @@ def deconvnet(
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W).
     """
     return _explain(_DeconvReLU, "deconvnet", model, images, targets, reduce, chunk_size)
+
+
+GUIDED_BACKPROP = ExplainerSpec(
+    name="guided_backprop",
+    function=guided_backprop,
+    params=(reduce_param("abs_max"),),
+    description="backprop passing only positive gradients through active ReLUs "
+    "(Springenberg et al. 2015)",
+    attributions=True,
+)
+DECONVNET = ExplainerSpec(
+    name="deconvnet",
+    function=deconvnet,
+    params=(reduce_param("abs_max"),),
+    description="backprop passing only positive gradients through ReLUs, whatever their "
+    "input (Zeiler & Fergus 2014)",
+    attributions=True,
+)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from saliency_service.explainers._params import LAYER, reduce_param
 from saliency_service.explainers._reduce import reduce_channels
-from saliency_service.explainers.base import Explanation
-from saliency_service.explainers.gradcam import grad_cam
+from saliency_service.explainers.base import ExplainerSpec, Explanation, two_passes
+from saliency_service.explainers.grad_cam import grad_cam
 from saliency_service.explainers.guided_backprop import guided_backprop
 
 
@@ -51,3 +52,13 @@ def guided_grad_cam(
     cam = grad_cam(model, images, targets, layer=layer, chunk_size=chunk_size).heatmap
     attributions = guided.attributions * cam[:, None]
     return Explanation(heatmap=reduce_channels(attributions, reduce), attributions=attributions)
+
+
+GUIDED_GRAD_CAM = ExplainerSpec(
+    name="guided_grad_cam",
+    function=guided_grad_cam,
+    params=(LAYER, reduce_param("abs_max")),
+    description="guided backpropagation times the upsampled Grad-CAM (Selvaraju et al. 2017)",
+    passes=two_passes,
+    attributions=True,
+)

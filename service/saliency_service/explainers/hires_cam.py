@@ -8,10 +8,11 @@ of the family is applied afterwards, as pytorch-grad-cam does.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from saliency_service.explainers._cam_base import explanation, gradient_cam_at_layer
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._cam_base import gradient_cam
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec
 
 
 def hires_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -23,32 +24,12 @@ def hires_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
     return (gradients * activations).sum(dim=1)
 
 
-def hires_cam(
-    model: nn.Module,
-    images: Tensor,
-    targets: Tensor,
-    *,
-    layer: nn.Module,
-    chunk_size: int | None = None,
-) -> Explanation:
-    """HiResCAM of each image for its target class at `layer`.
+hires_cam = gradient_cam("hires_cam", hires_cam_map)
 
-    Args:
-        model: pixels in [0, 1] -> logits, in eval mode.
-        images: the batch, not modified.
-        targets: the class explained for each row.
-        layer: the module whose feature map is weighted.
-        chunk_size: most images per forward/backward pass; None for all at once.
-
-    Returns:
-        `heatmap`: ReLU(Σ_k g^k ⊙ A^k) upsampled to (H, W), raw.
-
-    Raises:
-        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
-
-    Shape:
-        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
-    """
-    return explanation(
-        gradient_cam_at_layer(model, images, targets, layer, hires_cam_map, chunk_size), images
-    )
+HIRES_CAM = ExplainerSpec(
+    name="hires_cam",
+    function=hires_cam,
+    params=(LAYER,),
+    description="feature map times its gradients element-wise (Draelos & Carin 2020)",
+    autocast=True,
+)

@@ -8,7 +8,9 @@ and their names are Captum's (`captum/attr/_utils/approximation_methods.py`); on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import cast
 
 import numpy as np
 import torch
@@ -16,9 +18,11 @@ from torch import Tensor, nn
 
 from saliency_service.errors import InvalidRequest
 from saliency_service.explainers._autograd import chunks, input_gradients, target_scores
+from saliency_service.explainers._params import REFERENCE, reduce_param
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import FORWARD, ExplainerSpec, Explanation
+from saliency_service.params import Param
 
 QUADRATURES: tuple[str, ...] = (
     "gausslegendre",
@@ -208,3 +212,62 @@ def _integrate(
         gradient, _ = input_gradients(model, points, targets[rows])
         integral.index_add_(0, rows, gradient * weights[step].view(-1, 1, 1, 1))
     return delta * integral
+
+
+def _ig_passes(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    """Fixed steps, or the adaptive mode's worst case: 32, 64, … up to max_steps points."""
+    steps, cap = cast(int, params["steps"]), cast(int, params["max_steps"])
+    if steps:
+        return steps + FORWARD * 2
+    total, count = 0, min(AUTO_START_STEPS, cap)
+    while True:
+        total += count
+        if count >= cap:
+            return total + FORWARD * 2
+        count = min(2 * count, cap)
+
+
+def _ig_check(params: Mapping[str, object]) -> None:
+    if params["steps"] == 1:
+        raise InvalidRequest("integrated gradients needs steps = 0 (adaptive) or at least 2")
+
+
+INTEGRATED_GRADIENTS = ExplainerSpec(
+    name="integrated_gradients",
+    function=integrated_gradients,
+    params=(
+        Param(
+            "steps",
+            "integer",
+            0,
+            "points on the path; 0 = adaptive: from 32, doubled per image until the "
+            "completeness gap is within `tolerance`, up to `max_steps`; each image keeps "
+            "the count with the smallest gap",
+            minimum=0,
+            maximum=4096,
+        ),
+        Param("max_steps", "integer", 1024, "the adaptive mode's cap", minimum=2, maximum=4096),
+        Param(
+            "tolerance",
+            "number",
+            0.01,
+            "the adaptive mode's target |gap| / |f_c(x) − f_c(x')|",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+        Param(
+            "quadrature",
+            "text",
+            "gausslegendre",
+            "the integral's quadrature rule, named as Captum's `method`",
+            choices=QUADRATURES,
+        ),
+        *REFERENCE,
+        reduce_param("sum"),
+    ),
+    description="path integral of gradients from a baseline (Sundararajan et al. 2017); "
+    "reports the completeness gap",
+    passes=_ig_passes,
+    check=_ig_check,
+    attributions=True,
+)

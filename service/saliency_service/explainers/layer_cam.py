@@ -7,10 +7,11 @@ the weight instead of a channel-wide mean.
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from saliency_service.explainers._cam_base import explanation, gradient_cam_at_layer
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._cam_base import gradient_cam
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec
 
 
 def layer_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -22,32 +23,13 @@ def layer_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
     return (gradients.clamp_min(0) * activations).sum(dim=1)
 
 
-def layer_cam(
-    model: nn.Module,
-    images: Tensor,
-    targets: Tensor,
-    *,
-    layer: nn.Module,
-    chunk_size: int | None = None,
-) -> Explanation:
-    """Layer-CAM of each image for its target class at `layer`.
+layer_cam = gradient_cam("layer_cam", layer_cam_map)
 
-    Args:
-        model: pixels in [0, 1] -> logits, in eval mode.
-        images: the batch, not modified.
-        targets: the class explained for each row.
-        layer: the module whose feature map is weighted.
-        chunk_size: most images per forward/backward pass; None for all at once.
-
-    Returns:
-        `heatmap`: ReLU(Σ_k ReLU(g^k) ⊙ A^k) upsampled to (H, W), raw.
-
-    Raises:
-        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
-
-    Shape:
-        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
-    """
-    return explanation(
-        gradient_cam_at_layer(model, images, targets, layer, layer_cam_map, chunk_size), images
-    )
+LAYER_CAM = ExplainerSpec(
+    name="layer_cam",
+    function=layer_cam,
+    params=(LAYER,),
+    description="feature map times its positive gradients, position by position "
+    "(Jiang et al. 2021)",
+    autocast=True,
+)

@@ -7,12 +7,16 @@ the mean drop over the windows that cover it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
 from saliency_service.explainers._autograd import chunks, target_scores
 from saliency_service.explainers._masking import Forward, forward_of
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import FORWARD, ExplainerSpec, Explanation
+from saliency_service.params import Param
 
 
 def window_starts(size: int, window: int, stride: int) -> list[int]:
@@ -91,3 +95,34 @@ def _inside(starts: list[int], window: int, size: int, device: torch.device) -> 
     positions = torch.arange(size, device=device)
     first = torch.tensor(starts, device=device)[:, None]
     return (positions >= first) & (positions < first + window)
+
+
+def _occlusion_passes(params: Mapping[str, object], shape: tuple[int, int, int]) -> float:
+    window, stride = cast(int, params["window"]), cast(int, params["stride"])
+    rows = len(window_starts(shape[1], window, stride))
+    columns = len(window_starts(shape[2], window, stride))
+    return FORWARD * (rows * columns + 1)
+
+
+OCCLUSION = ExplainerSpec(
+    name="occlusion",
+    function=occlusion,
+    params=(
+        Param(
+            "window", "integer", 16, "side of the square patch, in pixels", minimum=1, maximum=1024
+        ),
+        Param("stride", "integer", 8, "step between patches, in pixels", minimum=1, maximum=1024),
+        Param(
+            "baseline_value",
+            "number",
+            0.0,
+            "pixel value of the occluding patch",
+            minimum=0.0,
+            maximum=1.0,
+        ),
+    ),
+    description="drop in the class score when a sliding patch is blanked, averaged over "
+    "the patches covering each pixel (Zeiler & Fergus 2014); one forward pass per patch",
+    passes=_occlusion_passes,
+    forward_only=True,
+)

@@ -13,6 +13,9 @@ whose corners are aligned.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -20,7 +23,8 @@ from saliency_service.explainers._autograd import chunks, target_scores
 from saliency_service.explainers._cam_base import explanation, upsample, weighted_sum
 from saliency_service.explainers._layer_capture import capture_activations
 from saliency_service.explainers._masking import Forward, forward_of
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import FORWARD, ExplainerSpec, Explanation
 
 MASKS_PER_PASS = 64
 
@@ -85,3 +89,19 @@ def score_cam(
         scores.append(target_scores(forward_of(model, forward), masked, targets[owners]))
     weights = torch.cat(scores).reshape(n, k).softmax(dim=1)
     return explanation(weighted_sum(activations, weights).clamp_min(0), images)
+
+
+def _score_cam_passes(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return FORWARD * (channels_of(cast(nn.Module, params["layer"])) + 1)
+
+
+SCORE_CAM = ExplainerSpec(
+    name="score_cam",
+    function=score_cam,
+    params=(LAYER,),
+    description="channels weighted by the class score of the input masked by each; one "
+    "forward pass per channel, no gradients (Wang et al. 2020)",
+    passes=_score_cam_passes,
+    autocast=True,
+    forward_passes=True,
+)

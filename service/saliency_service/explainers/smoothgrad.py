@@ -10,14 +10,17 @@ Parameter Values", ICLR workshop 2018 (arXiv:1810.03307). The modes mirror Captu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import cast
 
 import torch
 from torch import Tensor, nn
 
 from saliency_service.explainers._autograd import chunks
+from saliency_service.explainers._params import SMOOTHING, reduce_param
 from saliency_service.explainers._reduce import reduce_channels
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers.base import ExplainerSpec, Explanation
 from saliency_service.explainers.gradients import vanilla_gradient
 
 MODES: tuple[str, ...] = ("smoothgrad", "smoothgrad_squared", "vargrad")
@@ -107,3 +110,33 @@ def _aggregate(copies: Tensor, mode: str) -> Tensor:
     if mode == "smoothgrad_squared":
         return copies.square().mean(dim=1)
     return copies.var(dim=1, correction=0)
+
+
+def _samples(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
+    return float(cast(int, params["samples"]))
+
+
+SMOOTHGRAD = ExplainerSpec(
+    name="smoothgrad",
+    function=partial(smoothgrad, mode="smoothgrad"),
+    params=(*SMOOTHING, reduce_param("abs_mean")),
+    description="mean gradient over noisy copies of the image (Smilkov et al. 2017)",
+    passes=_samples,
+    attributions=True,
+)
+SMOOTHGRAD_SQUARED = ExplainerSpec(
+    name="smoothgrad_squared",
+    function=partial(smoothgrad, mode="smoothgrad_squared"),
+    params=(*SMOOTHING, reduce_param("abs_mean")),
+    description="mean squared gradient over noisy copies (Hooker et al. 2019)",
+    passes=_samples,
+    attributions=True,
+)
+VARGRAD = ExplainerSpec(
+    name="vargrad",
+    function=partial(smoothgrad, mode="vargrad"),
+    params=(*SMOOTHING, reduce_param("abs_mean")),
+    description="variance of the gradient over noisy copies (Adebayo et al. 2018)",
+    passes=_samples,
+    attributions=True,
+)

@@ -9,10 +9,11 @@ axioms.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from saliency_service.explainers._cam_base import explanation, gradient_cam_at_layer, weighted_sum
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._cam_base import gradient_cam, weighted_sum
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec
 
 
 def xgrad_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -29,32 +30,12 @@ def xgrad_cam_map(activations: Tensor, gradients: Tensor) -> Tensor:
     return weighted_sum(activations, weights)
 
 
-def xgrad_cam(
-    model: nn.Module,
-    images: Tensor,
-    targets: Tensor,
-    *,
-    layer: nn.Module,
-    chunk_size: int | None = None,
-) -> Explanation:
-    """XGrad-CAM of each image for its target class at `layer`.
+xgrad_cam = gradient_cam("xgrad_cam", xgrad_cam_map)
 
-    Args:
-        model: pixels in [0, 1] -> logits, in eval mode.
-        images: the batch, not modified.
-        targets: the class explained for each row.
-        layer: the module whose feature map is weighted.
-        chunk_size: most images per forward/backward pass; None for all at once.
-
-    Returns:
-        `heatmap`: ReLU(Σ_k α_k A^k) upsampled to (H, W), raw.
-
-    Raises:
-        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
-
-    Shape:
-        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
-    """
-    return explanation(
-        gradient_cam_at_layer(model, images, targets, layer, xgrad_cam_map, chunk_size), images
-    )
+XGRAD_CAM = ExplainerSpec(
+    name="xgrad_cam",
+    function=xgrad_cam,
+    params=(LAYER,),
+    description="gradients averaged with the feature map's values as weights (Fu et al. 2020)",
+    autocast=True,
+)

@@ -101,7 +101,7 @@ class ExplainPlan:
         per_map = 4 * size[0] * size[1] + MAP_OVERHEAD_BYTES
         if self.params["localize"]:
             per_map += 4 * size[0] * size[1]
-        if self.params["return_attributions"] or self.spec.name == "class_model_visualization":
+        if self.params["return_attributions"] or self.spec.image:
             per_map += 4 * config.channels * config.height * config.width
         return Price(seconds, rows * per_map)
 

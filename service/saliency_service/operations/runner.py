@@ -27,6 +27,7 @@ from saliency_service.engine.work import BatchKey, Job
 from saliency_service.errors import Overloaded, SaliencyError
 from saliency_service.images import header_size
 from saliency_service.metrics import Metrics
+from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.calls import Caller, ImageInput
 
 Item = TypeVar("Item", contravariant=True)
@@ -47,6 +48,9 @@ class Price:
 class Plan(Protocol[Item]):
     """A validated request's work: the job its images batch under, and per image its price
     (from its size, before decoding) and its preparation (decoding, after admission)."""
+
+    @property
+    def model(self) -> LoadedModel: ...
 
     @property
     def job(self) -> Job: ...
@@ -91,10 +95,10 @@ class RequestRunner:
         results: list[Any] = await self.engine.pool.decode(_price_all, plan, items, max_pixels)
         priced = [(i, r) for i, r in enumerate(results) if isinstance(r, Price)]
         seconds = sum(price.seconds for _, price in priced)
-        self.check_caps(plan.job.key.model, seconds, sum(p.reply_bytes for _, p in priced))
+        self.check_caps(plan.model.config.name, seconds, sum(p.reply_bytes for _, p in priced))
         if not priced:
             return Outcome(results)
-        ticket = self.admit(plan.job.key.model, caller, len(priced), seconds)
+        ticket = self.admit(plan.model.config.name, caller, len(priced), seconds)
         try:
             indices = [i for i, _ in priced]
             prepared = await self.engine.pool.decode(_prepare_all, plan, items, indices)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from saliency_service.attacks import ATTACKS, AttackOutput
+from saliency_service.attacks._params import LINF_EPS
 from saliency_service.errors import InvalidRequest
 from saliency_service.models.classifier import Classifier
 from torch import Tensor
@@ -12,7 +13,8 @@ from torch.nn import functional as F
 
 from tests.unit.attacks.conftest import predictions, random_images, run_attack
 
-LINF_BUDGET = ("fgsm", "bim", "pgd", "mi_fgsm", "simba")
+# Attacks whose budget is the shared L∞ ε parameter.
+LINF_BUDGET = tuple(name for name, spec in ATTACKS.items() if spec.eps is LINF_EPS)
 # Attacks that return an image unchanged when they cannot make it succeed.
 SUCCESS_OR_NOTHING = ("cw_l2",)
 # Different budgets per image, so a mix-up between rows would show.

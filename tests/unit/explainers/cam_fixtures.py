@@ -19,9 +19,7 @@ from torchvision.models.vision_transformer import VisionTransformer
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-CAM_METHODS = tuple(
-    name for name, spec in EXPLAINERS.items() if any(p.kind == "layer" for p in spec.params)
-)
+CAM_METHODS = tuple(name for name, spec in EXPLAINERS.items() if spec.hooks_layer)
 """Every registry entry that takes a layer: the CAM family, as the registry says."""
 
 

@@ -10,11 +10,8 @@ import pytest
 import torch
 from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.explainers._cam_base import upsample
-from saliency_service.explainers.attention import (
-    attention,
-    attention_rollout,
-    attention_weights,
-)
+from saliency_service.explainers.attention import attention, attention_weights
+from saliency_service.explainers.attention_rollout import attention_rollout
 from saliency_service.models.classifier import Classifier
 from torch import Tensor
 

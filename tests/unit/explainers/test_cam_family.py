@@ -26,7 +26,7 @@ from saliency_service.explainers._layer_capture import capture_activations, capt
 from saliency_service.explainers.base import Explanation
 from saliency_service.explainers.cam import cam
 from saliency_service.explainers.eigen_cam import eigen_cam, eigen_cam_map
-from saliency_service.explainers.gradcam import grad_cam, grad_cam_map
+from saliency_service.explainers.grad_cam import grad_cam, grad_cam_map
 from saliency_service.explainers.guided_backprop import guided_backprop
 from saliency_service.explainers.guided_grad_cam import guided_grad_cam
 from saliency_service.explainers.hires_cam import hires_cam_map
@@ -196,7 +196,7 @@ class _PooledHead(nn.Module):
 @pytest.mark.parametrize(
     ("head", "reason"),
     [
-        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no nn.Linear"),
+        (lambda: nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 10)), "no linear layer"),
         (lambda: nn.Sequential(nn.LayerNorm(8), nn.Linear(8, 10)), "does something else"),
     ],
     ids=["two_linear_layers", "norm_before_linear"],

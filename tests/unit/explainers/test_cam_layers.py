@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from saliency_service.explainers.gradcam import grad_cam
+from saliency_service.explainers.grad_cam import grad_cam
 from saliency_service.models.layers import cam_layers, default_cam_layer
 from torch import nn
 

@@ -8,10 +8,11 @@ derivatives of exp(Y^c) are powers of the first; Y^c is the target logit.
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from saliency_service.explainers._cam_base import explanation, gradient_cam_at_layer, weighted_sum
-from saliency_service.explainers.base import Explanation
+from saliency_service.explainers._cam_base import gradient_cam, weighted_sum
+from saliency_service.explainers._params import LAYER
+from saliency_service.explainers.base import ExplainerSpec
 
 
 def grad_cam_plus_plus_map(activations: Tensor, gradients: Tensor) -> Tensor:
@@ -30,31 +31,12 @@ def grad_cam_plus_plus_map(activations: Tensor, gradients: Tensor) -> Tensor:
     return weighted_sum(activations, weights)
 
 
-def grad_cam_plus_plus(
-    model: nn.Module,
-    images: Tensor,
-    targets: Tensor,
-    *,
-    layer: nn.Module,
-    chunk_size: int | None = None,
-) -> Explanation:
-    """Grad-CAM++ of each image for its target class at `layer`.
+grad_cam_plus_plus = gradient_cam("grad_cam_plus_plus", grad_cam_plus_plus_map)
 
-    Args:
-        model: pixels in [0, 1] -> logits, in eval mode.
-        images: the batch, not modified.
-        targets: the class explained for each row.
-        layer: the module whose feature map is weighted.
-        chunk_size: most images per forward/backward pass; None for all at once.
-
-    Returns:
-        `heatmap`: ReLU(Σ_k w_k A^k) upsampled to (H, W), raw.
-
-    Raises:
-        InvalidRequest: `layer` cannot be read as a feature map, or a target is out of range.
-
-    Shape:
-        images: (N, C, H, W); targets: (N,); heatmap: (N, H, W).
-    """
-    maps = gradient_cam_at_layer(model, images, targets, layer, grad_cam_plus_plus_map, chunk_size)
-    return explanation(maps, images)
+GRAD_CAM_PLUS_PLUS = ExplainerSpec(
+    name="grad_cam_plus_plus",
+    function=grad_cam_plus_plus,
+    params=(LAYER,),
+    description="Grad-CAM with higher-order pixel weights (Chattopadhay et al. 2018, eq. 19)",
+    autocast=True,
+)
