@@ -4,8 +4,9 @@ M. T. Ribeiro, S. Singh, C. Guestrin, "'Why Should I Trust You?': Explaining the
 Any Classifier", KDD 2016, §3.3 and §3.4 (images: superpixels as the interpretable features,
 eq. 2 with a linear g). Each sample keeps each segment with probability ½ (LIME's image
 explainer); the first sample is the image itself. A sample z is weighted by
-`π(z) = exp(−d(z)² / σ²)`, d the cosine distance between z and the all-ones vector of the image,
-`1 − √(|z| / K)`, and σ the kernel width (LIME's 0.25). The surrogate is LIME's ridge
+`π(z) = √exp(−d(z)² / σ²) = exp(−d(z)² / 2σ²)` (the `lime` package's image kernel), d the cosine
+distance between z and the all-ones vector of the image, `1 − √(|z| / K)`, and σ the kernel
+width (LIME's 0.25). The surrogate is LIME's ridge
 regression with an unpenalised intercept (`_surrogate.ridge`), fitted per image on the server;
 its weighted R² is reported as `surrogate_r2`. Every pixel's value is its segment's coefficient.
 """
@@ -111,14 +112,14 @@ def lime(
 
 
 def kernel(coalitions: Tensor, width: float) -> Tensor:
-    """`exp(−d² / σ²)`, d the cosine distance from each coalition to all segments kept.
+    """`exp(−d² / 2σ²)`, d the cosine distance from each coalition to all segments kept.
 
     Shape:
         coalitions: (S, K) booleans; returns (S,) float64.
     """
     kept = coalitions.double().sum(dim=1)
     distance = 1.0 - (kept / coalitions.shape[1]).sqrt()
-    return torch.exp(-distance.square() / width**2)
+    return torch.exp(-distance.square() / (2 * width**2))
 
 
 def _passes(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:
@@ -134,7 +135,7 @@ LIME = ExplainerSpec(
             "kernel_width",
             "number",
             0.25,
-            "σ of the sample weights exp(−d²/σ²), d the cosine distance to the image",
+            "σ of the sample weights exp(−d²/2σ²), d the cosine distance to the image",
             minimum=0.01,
             maximum=100.0,
         ),
