@@ -162,6 +162,12 @@ METHOD_SETTINGS: dict[str, dict[str, ParamValue]] = {
     "integrated_gradients": {"steps": 4},
     "class_model_visualization": {"steps": 3},
     "occlusion": {},
+    "lime": {"samples": 8, "segmentation": "grid", "segments": 4},
+    "kernel_shap": {"samples": 8, "segmentation": "grid", "segments": 4},
+    "rise": {"masks": 4},
+    "gradient_shap": {"samples": 2},
+    "feature_ablation": {"segmentation": "grid", "segments": 4},
+    "shapley_sampling": {"permutations": 1, "segmentation": "grid", "segments": 4},
 }
 
 
