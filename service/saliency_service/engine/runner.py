@@ -125,7 +125,8 @@ class _Run:
         slot, config = self.slot, self.slot.model.config
         shape = (config.channels, config.height, config.width)
         gradients = not slot.model.forward_only
-        rows = slot.memory.rows_per_pass(self.key, slot.model.classifier, shape, gradients=gradients)
+        classifier = slot.model.classifier
+        rows = slot.memory.rows_per_pass(self.key, classifier, shape, gradients=gradients)
         by_time = self.settings.times.rows_per_slice(
             self.key, slot.device, self.settings.slice_seconds
         )

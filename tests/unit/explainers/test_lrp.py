@@ -79,7 +79,10 @@ def networks() -> dict[str, tuple[nn.Module, type]]:
     torch.manual_seed(0)
     return {
         "vgg16": (_narrow_vgg16(), VGGCanonizer),
-        "resnet18": (_randomise_batch_norms(resnet18(weights=None, num_classes=10)), ResNetCanonizer),
+        "resnet18": (
+            _randomise_batch_norms(resnet18(weights=None, num_classes=10)),
+            ResNetCanonizer,
+        ),
     }
 
 

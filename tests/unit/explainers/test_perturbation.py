@@ -49,7 +49,9 @@ def _exact_shapley(model: Classifier, image: Tensor, mask: np.ndarray, target: i
     subsets = torch.tensor(list(itertools.product((0.0, 1.0), repeat=k)))
     keep = subsets[:, torch.from_numpy(mask)]  # (2^K, H, W)
     values = _scores(model, image * keep[:, None], target)
-    lookup = {tuple(int(v) for v in s.tolist()): float(v) for s, v in zip(subsets, values)}
+    lookup = {
+        tuple(int(v) for v in s.tolist()): float(v) for s, v in zip(subsets, values, strict=True)
+    }
     phi = torch.zeros(k, dtype=torch.float64)
     for s in lookup:
         for i in (j for j in range(k) if not s[j]):
@@ -82,7 +84,8 @@ def test_lime_matches_captum_with_the_same_samples(tiny_cnn: Classifier, image: 
     expected = Lime(tiny_cnn, SkLearnRidge(alpha=1.0), similarity, perturb).attribute(
         image, target=target, n_samples=samples, feature_mask=torch.from_numpy(mask)[None, None]
     )
-    assert max_rel_diff(_per_segment(ours.heatmap[0], mask), _per_segment(expected[0, 0], mask)) <= 1e-4
+    ours_values = _per_segment(ours.heatmap[0], mask)
+    assert max_rel_diff(ours_values, _per_segment(expected[0, 0], mask)) <= 1e-4
 
 
 def test_kernel_shap_enumerated_is_the_exact_shapley_value(
