@@ -119,44 +119,58 @@ class Server:
 
 @contextlib.contextmanager
 def server(
-    names: Sequence[str], batching: dict[str, float], address_space: int | None = None
+    names: Sequence[str],
+    batching: dict[str, float],
+    address_space: int | None = None,
+    repository: Path | None = None,
 ) -> Iterator[Server]:
-    """`saliency-server` in its own process, serving a repository of `names`.
+    """`saliency-server` in its own process, serving a repository of `names` (or the given
+    `repository` as it is).
 
     Its own process, so that the benchmark's client threads never share its GIL, as in
-    production. No memory or chunking knob is set. `address_space` caps the process's virtual
-    memory (RLIMIT_AS, bytes), as a container's limit would.
+    production. No memory or chunking knob is set. `address_space`: see `serve`.
     """
     with tempfile.TemporaryDirectory() as folder:
-        repository = write_repository(Path(folder), names, batching)
-        port, metrics_port = _free_port(), _free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "saliency_service",
-                "--repository",
-                str(repository),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--metrics-port",
-                str(metrics_port),
-                "--devices",
-                "cpu",
-                "--log-level",
-                "ERROR",
-            ],
-            preexec_fn=None if address_space is None else lambda: cap_address_space(address_space),
-        )
-        running = Server(f"127.0.0.1:{port}", metrics_port, process)
-        try:
-            _wait_until_serving(running.target, process)
+        if repository is None:
+            repository = write_repository(Path(folder), names, batching)
+        with serve(repository, "--devices", "cpu", address_space=address_space) as running:
             yield running
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def serve(repository: Path, *flags: str, address_space: int | None = None) -> Iterator[Server]:
+    """`saliency-server` in its own process on `repository`, with further `flags`.
+
+    `address_space` caps the process's virtual memory (RLIMIT_AS, bytes), as a container's
+    limit would.
+    """
+    port, metrics_port = _free_port(), _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "saliency_service",
+            "--repository",
+            str(repository),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--metrics-port",
+            str(metrics_port),
+            "--log-level",
+            "ERROR",
+            *flags,
+        ],
+        preexec_fn=None if address_space is None else lambda: cap_address_space(address_space),
+    )
+    running = Server(f"127.0.0.1:{port}", metrics_port, process)
+    try:
+        _wait_until_serving(running.target, process)
+        yield running
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def cap_address_space(limit: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 
 import numpy as np
@@ -67,6 +68,24 @@ def resize(values: Tensor, height: int, width: int) -> Tensor:
         batch, size=(height, width), mode="bilinear", align_corners=False, antialias=True
     )
     return out.reshape(*lead, height, width)
+
+
+def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur truncated at ⌈3σ⌉, edges extended by replication.
+
+    Replication, unlike reflection, works for any radius, even one wider than the image.
+
+    Shape:
+        images: (N, C, H, W); returns (N, C, H, W).
+    """
+    radius = max(1, math.ceil(3 * sigma))
+    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = images.shape[1]
+    padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
+    across = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(across, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def _decode(data: bytes, max_pixels: int) -> np.ndarray:

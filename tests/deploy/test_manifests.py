@@ -9,6 +9,7 @@ the settings open, the drain fitting the termination grace, selectors matching t
 from __future__ import annotations
 
 import copy
+import shlex
 import subprocess
 from dataclasses import fields
 from functools import cache
@@ -17,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from saliency_service.bulk import cli as bulk_cli
 from saliency_service.config import ServerConfig
 from saliency_service.metrics import Metrics
 
@@ -194,3 +196,27 @@ def test_the_cpu_overlay_asks_for_no_gpu_and_the_cpu_image() -> None:
     assert "nvidia.com/gpu" not in {**resources["requests"], **resources["limits"]}
     assert "nodeSelector" not in pod
     assert server("cpu")["image"].endswith("-cpu")
+
+
+def test_the_bulk_rayjob_runs_a_valid_bulk_command_in_valid_pods() -> None:
+    """deploy/bulk/rayjob.yaml (KubeRay's CRD, which the schemas do not know): its entrypoint
+    parses as `saliency-bulk`, its pod templates are valid pods, run as the image's user, and
+    mount the models' claim."""
+    job = yaml.safe_load((DEPLOY / "bulk" / "rayjob.yaml").read_text())
+    assert (job["apiVersion"], job["kind"]) == ("ray.io/v1", "RayJob")
+    command, *arguments = shlex.split(job["spec"]["entrypoint"])
+    assert command == "saliency-bulk"
+    parsed = bulk_cli._parser().parse_args(arguments)
+    assert parsed.kind == "explain" and str(parsed.repository) == "/models"
+    cluster = job["spec"]["rayClusterSpec"]
+    templates = [cluster["headGroupSpec"]["template"],
+                 *(group["template"] for group in cluster["workerGroupSpecs"])]
+    models = one("cpu", "PersistentVolumeClaim")["metadata"]["name"]
+    for template in templates:
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ray"},
+               "spec": template["spec"]}
+        kubernetes_validate.validate(pod, KUBERNETES_VERSION, strict=True)
+        assert template["spec"]["securityContext"]["runAsUser"] == 10001
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in template["spec"]["volumes"]
+                  if "persistentVolumeClaim" in v]
+        assert models in claims

@@ -99,7 +99,7 @@ def calls(specs: hostile.Specs) -> st.SearchStrategy[Call]:
         evaluate_request(specs).map(lambda r: Call("Evaluate", r.SerializeToString())),
     ]
     raw = st.one_of(
-        st.tuples(st.sampled_from([*UNARY, "Evaluate"]), st.binary(max_size=1024)).map(
+        st.tuples(st.sampled_from([*UNARY, "Evaluate", "Assess"]), st.binary(max_size=1024)).map(
             lambda pair: Call(pair[0], pair[1])
         ),
         st.lists(st.binary(max_size=256), max_size=3).map(

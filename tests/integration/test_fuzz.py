@@ -78,7 +78,7 @@ class Prober:
                 replies = self.channel.stream_stream(path)(iter(call.payload), timeout=120)
                 for reply in replies:
                     check_stream_reply(pb.ExplainStreamResponse.FromString(reply))
-            elif call.rpc == "Evaluate":
+            elif call.rpc in ("Evaluate", "Assess"):
                 for _ in self.channel.unary_stream(path)(call.payload, timeout=120):
                     pass
             else:
@@ -161,8 +161,9 @@ def test_hostile_requests_get_clean_statuses_in_bounded_memory(server: ServerPro
 
 @pytest.mark.parametrize(
     "call",
-    [Call("Explain", b"\x00"), Call("Evaluate", b"\xff\xff"), Call("ExplainStream", (b"\x00",))],
-    ids=["unary", "server-stream", "bidi-stream"],
+    [Call("Explain", b"\x00"), Call("Evaluate", b"\xff\xff"), Call("Assess", b"\xff\xff"),
+     Call("ExplainStream", (b"\x00",))],
+    ids=["unary", "server-stream", "assess", "bidi-stream"],
 )
 def test_corrupt_protobuf_is_invalid_argument(server: ServerProcess, call: Call) -> None:
     with grpc.insecure_channel(server.target, options=[("grpc.enable_retries", 0)]) as channel:

@@ -215,3 +215,39 @@ def test_onnx_only_model_refuses_what_needs_gradients(
     with pytest.raises(grpc.RpcError) as caught:
         stub.Attack(attack, timeout=60)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_onnx_only_model_is_assessed_by_forward_passes_only(
+    stub: pb_grpc.SaliencyStub, zoo_repository: Path
+) -> None:
+    """Assess on an ONNX-only model: its deletion curve's ends are ONNX Runtime's probabilities
+    of the image and of the all-black image; randomisation, which needs layers, is refused."""
+    picture = image(zoo.SIZE, seed=1)
+    occlusion = pb.ExplainSpec(method=pb.EXPLAIN_METHOD_OCCLUSION)
+    occlusion.params["window"].number = 8
+    occlusion.params["stride"].number = 8
+    deletion = pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_DELETION)
+    deletion.params["steps"].number = 2
+    deletion.params["replacement"].text = "black"
+    request = pb.AssessRequest(model="onnx_only", items=[pb.AssessItem(image=pixels(picture))],
+                               methods=[occlusion], metrics=[deletion])
+    report = list(stub.Assess(request, timeout=300))[-1].report
+    session = ort.InferenceSession(str(zoo_repository / "onnx_only" / "model.onnx"))
+
+    def probabilities(pixels_hwc: np.ndarray) -> np.ndarray:
+        logits = session.run(None, {"images": pixels_hwc.transpose(2, 0, 1)[None].copy()})[0][0]
+        return np.asarray(torch.softmax(torch.from_numpy(logits).double(), 0))
+
+    clean = probabilities(picture)
+    target = int(np.argmax(clean))
+    assert list(report.targets) == [target]
+    curve = report.methods[0].metrics[0].curves[0].values
+    black = probabilities(np.zeros_like(picture))
+    assert abs(curve[0] - clean[target]) <= 1e-4
+    assert abs(curve[-1] - black[target]) <= 1e-4
+
+    request.metrics[0].CopyFrom(pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_MODEL_RANDOMISATION))
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.Assess(request, timeout=60))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "ONNX" in (caught.value.details() or "")

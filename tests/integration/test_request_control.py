@@ -94,8 +94,12 @@ def server(repository: Path) -> Iterator[Server]:
     """Shared by the tests that need no other settings; each leaves it idle.
 
     Slices of about 300 ms and no batching delay: a dispatched batch waits only at the gate.
+    Caps far above the long requests' prices, which follow the passes' measured speed and so
+    grow on a loaded machine: these tests are about cancellation, not refusals.
     """
-    with start(repository, "--slice-ms", "300", "--max-queue-delay-ms", "0") as running:
+    flags = ("--slice-ms", "300", "--max-queue-delay-ms", "0",
+             "--max-request-seconds", "86400", "--max-queued-seconds", "864000")
+    with start(repository, *flags) as running:
         yield running
 
 
@@ -228,6 +232,38 @@ def test_cancelling_an_evaluate_stops_its_work(server: Server) -> None:
     assert wait_until(lambda: server.passes("pgd") > started, timeout=120)
     stream.cancel()
     cancelled_cleanly(server, "pgd", before)
+
+
+def test_cancellation_and_deadlines_stop_an_assess_and_its_randomised_model(
+    server: Server,
+) -> None:
+    request = pb.AssessRequest(
+        model="shapes",
+        items=[pb.AssessItem(image=pixels(IMAGES[i])) for i in range(8)],
+        methods=[pb.ExplainSpec(method=IG, params={"steps": number(256)})],
+        metrics=[pb.MetricSpec(metric=pb.ASSESSMENT_METRIC_MODEL_RANDOMISATION)],
+    )
+    stopped = stopped_batches(server, "integrated_gradients")
+    stream = server.stub.Assess(request, timeout=600)
+    stages = iter(stream)
+    assert next(stages).stage == "integrated_gradients: maps"
+    assert next(stages).stage == "integrated_gradients: model_randomisation"
+    before = server.passes("integrated_gradients")
+    assert wait_until(lambda: server.passes("integrated_gradients") > before, timeout=120)
+    stream.cancel()
+    cancelled_cleanly(server, "integrated_gradients", stopped)
+
+    def dropped() -> float:
+        samples = server.samples()
+        return sum(value(samples, "saliency_dropped_items_total", model="shapes", reason=reason)
+                   for reason in ("deadline", "cancelled"))
+
+    before = dropped()
+    with pytest.raises(grpc.RpcError) as late:
+        list(server.stub.Assess(request, timeout=5))
+    assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+    assert wait_until(lambda: dropped() > before, timeout=120)
+    assert wait_until(server.idle, timeout=60)
 
 
 def test_sigterm_with_an_evaluate_in_flight_exits_within_the_grace_period(

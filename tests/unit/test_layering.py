@@ -2,10 +2,10 @@
 pure, no package cycles, size budgets.
 
 Layers, top to bottom: transport → operations → engine → methods (explainers, attacks,
-evaluation) → models. A module may import its own layer and those below, never above; in
+assessment) → models. A module may import its own layer and those below, never above; in
 transport only server.py (which builds the engine) may import the engine. The base modules
 (errors, params, images, config, metrics, allocator) import no layer; applications (cli, demo,
-__main__) may import anything.
+bulk, __main__) may import anything.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ RANKS = {
     "models": 0,
     "explainers": 1,
     "attacks": 1,
-    "evaluation": 1,
+    "assessment": 1,
     "engine": 2,
     "operations": 3,
     "transport": 4,
 }
 BASE = {"errors", "params", "images", "config", "metrics", "allocator"}
-APPLICATIONS = {"cli", "demo", "__main__", "__init__"}
-METHODS = {"explainers", "attacks", "evaluation"}
+APPLICATIONS = {"cli", "demo", "bulk", "__main__", "__init__"}
+METHODS = {"explainers", "attacks", "assessment"}
 MAX_LINES = 300
 SERVICER_MAX_LINES = 150
 
@@ -107,6 +107,8 @@ def test_the_tree_follows_the_layers() -> None:
         ("saliency_service.transport.responses", "saliency_service.explainers"),
         ("saliency_service.explainers.cam", "saliency_service.attacks.pgd"),
         ("saliency_service.attacks.pgd", "saliency_service.metrics"),
+        ("saliency_service.assessment.curves", "saliency_service.explainers.gradients"),
+        ("saliency_service.assessment.road", "saliency_service.operations.probes"),
         ("saliency_service.errors", "saliency_service.models.loading"),
         ("saliency_service.models.architectures", "saliency_service.demo.shapes"),
     ],
@@ -150,7 +152,7 @@ def test_only_transport_imports_protobuf(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    service_files("explainers", "attacks", "operations", "evaluation"),
+    service_files("explainers", "attacks", "operations", "assessment"),
     ids=lambda p: str(p.relative_to(SERVICE)),
 )
 def test_methods_know_nothing_of_transport_or_metrics(path: Path) -> None:

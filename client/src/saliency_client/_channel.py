@@ -11,16 +11,17 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from saliency_client._convert import evaluate_report
+from saliency_client._convert import assess_report, evaluate_report
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 from saliency_client._requests import ExplainJob, explain_stream_request
 from saliency_client.errors import InvalidArgument, SaliencyError, from_rpc_error
-from saliency_client.results import EvaluateReport
+from saliency_client.results import AssessReport, EvaluateReport
 
 ChannelOptions = Sequence[tuple[str, Any]]
 Metadata = Sequence[tuple[str, str | bytes]]
 ProgressCallback = Callable[[float, str], None]
-"""Called with (progress in [0, 1], stage name) for each progress message of Evaluate."""
+"""Called with (progress in [0, 1], stage name) for each progress message of Evaluate and
+Assess."""
 
 _MIB = 1024 * 1024
 # Every saliency.v1 call is free of side effects, so each may be retried. gRPC retries
@@ -141,12 +142,17 @@ def tls_credentials(
 
 
 def report_or_progress(
-    response: pb.EvaluateResponse, progress: ProgressCallback | None
-) -> EvaluateReport | None:
-    """Report one Evaluate stream message's progress, and return the report if it carries it."""
+    response: pb.EvaluateResponse | pb.AssessResponse, progress: ProgressCallback | None
+) -> EvaluateReport | AssessReport | None:
+    """Report one Evaluate or Assess stream message's progress, and return the report if it
+    carries it."""
     if progress is not None:
         progress(response.progress, response.stage)
-    return evaluate_report(response.report) if response.HasField("report") else None
+    if not response.HasField("report"):
+        return None
+    if isinstance(response, pb.AssessResponse):
+        return assess_report(response.report)
+    return evaluate_report(response.report)
 
 
 class JobFeed(Iterator[pb.ExplainStreamRequest]):

@@ -10,10 +10,10 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from saliency_client._cli_connection import connection
 from saliency_client._cli_support import (
     check_params,
     class_name,
-    connection,
     find_model,
     out,
     params_for,

@@ -7,22 +7,20 @@ built-in PNG codec, or with Pillow (the `images` extra) for other formats.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from saliency_client._channel import tls_credentials
 from saliency_client.arrays import ParamValue
 from saliency_client.client import SaliencyClient
 from saliency_client.png import decode_png
 from saliency_client.results import MethodInfo, ModelInfo
 
 # Names the client's methods take as arguments of their own; the CLI has options for them.
-RESERVED = {"images", "model", "method", "targets", "top_k", "priority", "labels",
-            "target_classes", "eps"}
+RESERVED = frozenset({"images", "model", "method", "targets", "top_k", "priority", "labels",
+                      "target_classes", "eps"})
 Param = tuple[str, ParamValue]
 """A --param: (NAME or METHOD.NAME, value)."""
 
@@ -64,21 +62,30 @@ def integers(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"'{text}' is not a list like 0,3,5") from None
 
 
-def param(text: str) -> Param:
-    """Parse [METHOD.]NAME=VALUE: true/false is a flag, then an integer, a number, else text."""
+def param(text: str, reserved: frozenset[str] = RESERVED) -> Param:
+    """Parse [METHOD.]NAME=VALUE: true/false is a flag, then an integer, a number, else text.
+
+    `reserved` names have options of their own (`saliency bulk` reserves none: its jobs have
+    no per-image ε).
+    """
     name, equals, raw = text.partition("=")
     if not equals or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
-    if name.rpartition(".")[2] in RESERVED:
+    if name.rpartition(".")[2] in reserved:
         raise argparse.ArgumentTypeError(f"'{name}' is set by its own option, not --param")
+    return name, value(raw)
+
+
+def value(raw: str) -> ParamValue:
+    """true/false is a flag, then an integer, a number (or fraction), else text."""
     if raw.lower() in ("true", "false"):
-        return name, raw.lower() == "true"
+        return raw.lower() == "true"
     for convert in (int, fraction):
         try:
-            return name, convert(raw)
+            return convert(raw)
         except ValueError:
             continue
-    return name, raw
+    return raw
 
 
 def params_for(method: str, given: list[Param], offered: list[MethodInfo] | None = None) -> (
@@ -155,12 +162,3 @@ def table(rows: list[list[str]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         out("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-def connection(args: argparse.Namespace) -> dict[str, Any]:
-    """The client's keyword arguments for the server: deadline, TLS, token ($SALIENCY_TOKEN)."""
-    settings: dict[str, Any] = {"timeout": args.timeout,
-                                "token": os.environ.get("SALIENCY_TOKEN") or None}
-    if args.tls_ca or args.tls_cert:
-        settings["credentials"] = tls_credentials(args.tls_ca, args.tls_cert, args.tls_key)
-    return settings

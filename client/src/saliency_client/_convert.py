@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from saliency_client._methods import attack_method_name, explain_method_name
+from saliency_client._methods import attack_method_name, explain_method_name, metric_name
 from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 from saliency_client.arrays import ParamValue, from_tensor, from_value
 from saliency_client.errors import SaliencyError, from_item_error
 from saliency_client.results import (
     AccuracyCurve,
     Array,
+    AssessReport,
     AttackResult,
     ClassExplanation,
     ClassScore,
     EvaluateReport,
     ExplainResult,
     ExplainStreamResult,
+    MethodAssessment,
     MethodInfo,
+    MetricInfo,
+    MetricResult,
     ModelInfo,
     ParamSpec,
     Prediction,
@@ -183,5 +189,53 @@ def evaluate_report(message: pb.EvaluateReport) -> EvaluateReport:
                 mean_ssim=item.mean_ssim,
             )
             for item in message.stability
+        ],
+    )
+
+
+def metric_infos(response: pb.ListMethodsResponse) -> list[MetricInfo]:
+    """Convert the metrics of a ListMethodsResponse."""
+    return [
+        MetricInfo(
+            name=metric.name,
+            family=metric.family,
+            description=metric.description,
+            params=tuple(_param_spec(param) for param in metric.params),
+            higher_is_better=metric.higher_is_better,
+            needs_ground_truth=metric.needs_ground_truth,
+            per_map=metric.per_map,
+        )
+        for metric in response.metrics
+    ]
+
+
+def _values(values: Mapping[str, pb.Value]) -> dict[str, ParamValue | None]:
+    return {name: from_value(value) for name, value in values.items()}
+
+
+def assess_report(message: pb.AssessReport) -> AssessReport:
+    """Convert an AssessReport."""
+    return AssessReport(
+        targets=list(message.targets),
+        methods=[
+            MethodAssessment(
+                method=explain_method_name(method.method),
+                params=_values(method.params),
+                metrics=[
+                    MetricResult(
+                        name=metric_name(result.metric),
+                        settings=_values(result.settings),
+                        values=list(result.values),
+                        mean=result.mean,
+                        higher_is_better=result.higher_is_better,
+                        curve_x=list(result.curve_x),
+                        curve_labels=list(result.curve_labels),
+                        curves=[list(curve.values) for curve in result.curves],
+                        mean_curve=list(result.mean_curve),
+                    )
+                    for result in method.metrics
+                ],
+            )
+            for method in message.methods
         ],
     )

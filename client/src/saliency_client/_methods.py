@@ -1,4 +1,5 @@
-"""Short method names ("grad_cam", "pgd") ⇄ the proto's ExplainMethod and AttackMethod enums.
+"""Short names ("grad_cam", "pgd", "deletion") ⇄ the proto's ExplainMethod, AttackMethod and
+AssessmentMetric enums.
 
 The short name is the enum value's name without its prefix, lower-cased, as the server's
 MethodInfo.name spells it; deriving the table from the enum means a new method needs no edit here.
@@ -14,6 +15,7 @@ from saliency_client.errors import InvalidArgument
 
 _EXPLAIN_PREFIX = "EXPLAIN_METHOD_"
 _ATTACK_PREFIX = "ATTACK_METHOD_"
+_METRIC_PREFIX = "ASSESSMENT_METRIC_"
 
 
 def _by_short_name(full_names: list[str], prefix: str) -> dict[str, str]:
@@ -26,14 +28,15 @@ def _by_short_name(full_names: list[str], prefix: str) -> dict[str, str]:
 
 EXPLAIN_METHODS = _by_short_name(saliency_pb2.ExplainMethod.keys(), _EXPLAIN_PREFIX)
 ATTACK_METHODS = _by_short_name(saliency_pb2.AttackMethod.keys(), _ATTACK_PREFIX)
+METRICS = _by_short_name(saliency_pb2.AssessmentMetric.keys(), _METRIC_PREFIX)
 
 
-def _lookup(methods: dict[str, str], kind: str, name: str) -> str:
+def _lookup(methods: dict[str, str], what: str, name: str) -> str:
     # "grad-cam" and "Grad_CAM" are accepted too: CLI users write either.
     full = methods.get(name.strip().lower().replace("-", "_"))
     if full is None:
         valid = ", ".join(sorted(methods))
-        raise InvalidArgument(f"unknown {kind} method '{name}'; valid: {valid}")
+        raise InvalidArgument(f"unknown {what} '{name}'; valid: {valid}")
     return full
 
 
@@ -43,7 +46,7 @@ def explain_method(name: str) -> str:
     Raises:
         InvalidArgument: no explanation method has that name; the message lists the valid ones.
     """
-    return _lookup(EXPLAIN_METHODS, "explain", name)
+    return _lookup(EXPLAIN_METHODS, "explain method", name)
 
 
 def attack_method(name: str) -> str:
@@ -52,7 +55,16 @@ def attack_method(name: str) -> str:
     Raises:
         InvalidArgument: no attack has that name; the message lists the valid ones.
     """
-    return _lookup(ATTACK_METHODS, "attack", name)
+    return _lookup(ATTACK_METHODS, "attack method", name)
+
+
+def metric(name: str) -> str:
+    """Return the full AssessmentMetric value name ("ASSESSMENT_METRIC_DELETION").
+
+    Raises:
+        InvalidArgument: no metric has that name; the message lists the valid ones.
+    """
+    return _lookup(METRICS, "metric", name)
 
 
 def _short_name(enum: EnumTypeWrapper, prefix: str, number: int) -> str:
@@ -71,3 +83,8 @@ def explain_method_name(number: int) -> str:
 def attack_method_name(number: int) -> str:
     """Return the short name of an AttackMethod value (its number, if the stubs lack it)."""
     return _short_name(saliency_pb2.AttackMethod, _ATTACK_PREFIX, number)
+
+
+def metric_name(number: int) -> str:
+    """Return the short name of an AssessmentMetric value (its number, if the stubs lack it)."""
+    return _short_name(saliency_pb2.AssessmentMetric, _METRIC_PREFIX, number)

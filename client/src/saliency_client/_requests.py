@@ -27,7 +27,6 @@ Targets = int | Sequence[int | Sequence[int] | None] | npt.NDArray[np.integer] |
 PerImageInt = int | Sequence[int | None] | npt.NDArray[np.integer] | None
 PerImageFloat = float | Sequence[float | None] | npt.NDArray[np.floating] | None
 Params = Mapping[str, ParamValue | None]
-
 _T = TypeVar("_T")
 
 

@@ -12,6 +12,7 @@ import grpc
 import grpc.aio
 
 from saliency_client import _convert
+from saliency_client._assess import Boxes, Masks, Named, assess_request
 from saliency_client._channel import (
     ChannelOptions,
     JobFeed,
@@ -40,11 +41,13 @@ from saliency_client._requests import (
 from saliency_client.arrays import ParamValue
 from saliency_client.errors import Internal, from_rpc_error, translate_rpc_errors
 from saliency_client.results import (
+    AssessReport,
     AttackResult,
     EvaluateReport,
     ExplainResult,
     ExplainStreamResult,
     MethodInfo,
+    MetricInfo,
     ModelInfo,
     Prediction,
 )
@@ -131,6 +134,11 @@ class AsyncSaliencyClient:
         response: pb.ListMethodsResponse = await self._unary("ListMethods", pb.ListMethodsRequest())
         return _convert.method_infos(response)
 
+    async def list_metrics(self) -> list[MetricInfo]:
+        """See `SaliencyClient.list_metrics`."""
+        response: pb.ListMethodsResponse = await self._unary("ListMethods", pb.ListMethodsRequest())
+        return _convert.metric_infos(response)
+
     async def predict(
         self, images: Images, *, model: str, top_k: int = 5, priority: int = 0
     ) -> list[Prediction]:
@@ -194,15 +202,39 @@ class AsyncSaliencyClient:
             images, labels, model=model, attacks=attacks, epsilons=epsilons,
             stability_methods=stability_methods,
         )
+        report: EvaluateReport = await self._report("Evaluate", request, progress)
+        return report
+
+    async def assess(
+        self,
+        images: Images,
+        *,
+        model: str,
+        methods: Named,
+        metrics: Named,
+        targets: PerImageInt = None,
+        masks: Masks = None,
+        boxes: Boxes = None,
+        progress: ProgressCallback | None = None,
+        priority: int = 0,
+    ) -> AssessReport:
+        """See `SaliencyClient.assess`."""
+        request = assess_request(
+            images, model=model, methods=methods, metrics=metrics, targets=targets, masks=masks,
+            boxes=boxes, priority=priority,
+        )
+        report: AssessReport = await self._report("Assess", request, progress)
+        return report
+
+    async def _report(self, rpc: str, request: Any, progress: ProgressCallback | None) -> Any:
+        """See `SaliencyClient._report`."""
         with translate_rpc_errors():
-            responses: AsyncIterator[pb.EvaluateResponse] = self._stub().Evaluate(
-                request, **self._per_call
-            )
+            responses: AsyncIterator[Any] = getattr(self._stub(), rpc)(request, **self._per_call)
             async for response in responses:
                 report = report_or_progress(response, progress)
                 if report is not None:
                     return report
-        raise Internal("the Evaluate stream ended without a report")
+        raise Internal(f"the {rpc} stream ended without a report")
 
     async def explain_stream(
         self, jobs: Iterable[ExplainJob]

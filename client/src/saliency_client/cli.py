@@ -1,4 +1,4 @@
-"""`saliency`: list models and methods, predict, explain, attack and evaluate from the shell.
+"""`saliency`: list models and methods, predict, explain, attack, evaluate and assess.
 
     saliency explain cat.png --method grad_cam -o cat_gradcam.png
     saliency explain cat.png --methods all --grid cat_maps.png      # one figure, every method
@@ -11,17 +11,16 @@ Figures (`--grid`, `--plot`) need the `figures` extra: pip install 'saliency-cli
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
-from saliency_client import _cli_reports
+from saliency_client import _assess_cli, _cli_reports
+from saliency_client._cli_connection import add_connection_options, connect
 from saliency_client._cli_support import (
     class_name,
-    connection,
     find_model,
     integers,
     number,
@@ -57,6 +56,9 @@ def _methods(client: SaliencyClient, args: argparse.Namespace) -> int:
     for method in client.list_methods():
         params = ", ".join(f"{p.name}={p.default}" for p in method.params)
         rows.append([method.name, method.kind, params])
+    for metric in client.list_metrics():
+        params = ", ".join(f"{p.name}={p.default}" for p in metric.params)
+        rows.append([metric.name, f"metric ({metric.family})", params])
     table(rows)
     return 0
 
@@ -134,17 +136,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="saliency", description="Explain and attack image classifiers on saliency-service."
     )
-    parser.add_argument(
-        "--target", default=os.environ.get("SALIENCY_TARGET", "localhost:50051"),
-        help="server address (default: $SALIENCY_TARGET or localhost:50051)",
-    )
+    add_connection_options(parser)
     parser.add_argument("--model", help="model name (default: the server's first model)")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
-    parser.add_argument("--tls-ca", type=Path, help="PEM CA of the server's certificate (TLS)")
-    parser.add_argument("--tls-cert", type=Path, help="PEM client certificate (mutual TLS)")
-    parser.add_argument("--tls-key", type=Path, help="PEM key of --tls-cert")
-    parser.epilog = "A bearer token is read from $SALIENCY_TOKEN."
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "bulk", add_help=False,
+        help="explain, attack or evaluate a whole data set on Ray: `saliency bulk --help` "
+        "(runs the server package, with its bulk extra)",
+    )
 
     def command(name: str, run: _Command, summary: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=summary)
@@ -157,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="a method parameter (repeatable); METHOD. limits it to one method")
 
     command("models", _models, "list the server's models")
-    command("methods", _methods, "list explanation and attack methods")
+    command("methods", _methods, "list explanation and attack methods, and metrics")
     predict = command("predict", _predict, "print the best classes of images")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top-k", type=int, default=5)
@@ -196,14 +195,37 @@ def _parser() -> argparse.ArgumentParser:
                           help="a map whose stability under the attack is measured")
     evaluate.add_argument("--plot", metavar="PNG", help="draw accuracy against eps")
     params(evaluate)
+    assess = command("assess", _assess_cli.run, "judge methods' maps of images by metrics")
+    _assess_cli.add_arguments(assess)
     return parser
+
+
+def _bulk(argv: list[str]) -> int:
+    """`saliency bulk ...`: jobs over whole data sets run torch and Ray, which this thin client
+    never imports; they are the server package's, when it is installed with its bulk extra."""
+    try:
+        bulk = importlib.import_module("saliency_service.bulk.cli")
+    except ImportError as error:
+        print(  # noqa: T201
+            f"saliency: error: `saliency bulk` needs the server package with its bulk extra "
+            f"(pip install 'saliency-service[bulk]'); cannot import {error.name}",
+            file=sys.stderr,
+        )
+        return 1
+    status: int = bulk.main(argv)
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 1 error, 2 bad usage, 130 interrupted)."""
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bulk"]:
+        return _bulk(arguments[1:])
+    args = _parser().parse_args(arguments)
+    if args.command == "bulk":  # global options before it mean nothing to a bulk job
+        _parser().error("`bulk` must come first: saliency bulk explain|attack|evaluate ...")
     try:
-        with SaliencyClient(args.target, **connection(args)) as client:
+        with connect(args) as client:
             status: int = args.run(client, args)
             return status
     except SaliencyError as error:

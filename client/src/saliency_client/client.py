@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from saliency_client import _convert
+from saliency_client._assess import Boxes, Masks, Named, assess_request
 from saliency_client._channel import (
     ChannelOptions,
     JobFeed,
@@ -39,11 +40,13 @@ from saliency_client._requests import (
 from saliency_client.arrays import ParamValue
 from saliency_client.errors import Internal, from_rpc_error, translate_rpc_errors
 from saliency_client.results import (
+    AssessReport,
     AttackResult,
     EvaluateReport,
     ExplainResult,
     ExplainStreamResult,
     MethodInfo,
+    MetricInfo,
     ModelInfo,
     Prediction,
 )
@@ -151,6 +154,11 @@ class SaliencyClient:
         """Return the explanation and attack methods with their parameters."""
         response: pb.ListMethodsResponse = self._unary("ListMethods", pb.ListMethodsRequest())
         return _convert.method_infos(response)
+
+    def list_metrics(self) -> list[MetricInfo]:
+        """Return the metrics `assess` computes, with their parameters."""
+        response: pb.ListMethodsResponse = self._unary("ListMethods", pb.ListMethodsRequest())
+        return _convert.metric_infos(response)
 
     def predict(
         self, images: Images, *, model: str, top_k: int = 5, priority: int = 0
@@ -262,15 +270,58 @@ class SaliencyClient:
             images, labels, model=model, attacks=attacks, epsilons=epsilons,
             stability_methods=stability_methods,
         )
+        report: EvaluateReport = self._report("Evaluate", request, progress)
+        return report
+
+    def assess(
+        self,
+        images: Images,
+        *,
+        model: str,
+        methods: Named,
+        metrics: Named,
+        targets: PerImageInt = None,
+        masks: Masks = None,
+        boxes: Boxes = None,
+        progress: ProgressCallback | None = None,
+        priority: int = 0,
+    ) -> AssessReport:
+        """Judge each method's maps of the images by each metric; the client's `timeout`
+        bounds the whole run (`list_metrics` lists the metrics and their parameters).
+
+        Args:
+            images: as for `predict`.
+            model: the model's name.
+            methods: explanation methods: names, names mapped to their parameters, or
+                (name, parameters) pairs, e.g. `["grad_cam", ("smoothgrad", {"samples": 8})]`.
+            metrics: the same for metrics, e.g. `{"deletion": {"steps": 20}, "sparseness": {}}`.
+            targets: the class to assess each image's maps for; None (or a None entry) uses
+                the predicted class.
+            masks: ground truth for localisation metrics: (N, H, W), or one (H, W) array (or
+                None) per image, nonzero on the object, at each image's resolution.
+            boxes: ground truth as boxes (x0, y0, x1, y1), a list per image (or None).
+            progress: called with (fraction done, stage) as the server reports progress.
+            priority: higher runs first when the server is busy.
+
+        Raises:
+            Internal: the server's stream ended without a report.
+        """
+        request = assess_request(
+            images, model=model, methods=methods, metrics=metrics, targets=targets, masks=masks,
+            boxes=boxes, priority=priority,
+        )
+        report: AssessReport = self._report("Assess", request, progress)
+        return report
+
+    def _report(self, rpc: str, request: Any, progress: ProgressCallback | None) -> Any:
+        """Run a report stream (Evaluate, Assess): progress as it comes, then the report."""
         with translate_rpc_errors():
-            responses: Iterator[pb.EvaluateResponse] = self._stub().Evaluate(
-                request, **self._per_call
-            )
+            responses: Iterator[Any] = getattr(self._stub(), rpc)(request, **self._per_call)
             for response in responses:
                 report = report_or_progress(response, progress)
                 if report is not None:
                     return report
-        raise Internal("the Evaluate stream ended without a report")
+        raise Internal(f"the {rpc} stream ended without a report")
 
     def explain_stream(self, jobs: Iterable[ExplainJob]) -> Iterator[ExplainStreamResult]:
         """Send many Explain requests on one stream; yield each answer as it arrives.

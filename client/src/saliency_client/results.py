@@ -7,8 +7,9 @@ holds, and `raise_for_error()` turns the error into an exception for code that p
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,7 @@ from saliency_client.arrays import ParamValue
 from saliency_client.errors import SaliencyError
 
 Array = npt.NDArray[np.generic]
+_T = TypeVar("_T")
 
 
 class _Outcome:
@@ -195,6 +197,81 @@ class EvaluateReport:
 
 
 @dataclass(frozen=True, eq=False)
+class MetricInfo:
+    """A metric `assess` computes."""
+
+    name: str
+    family: str
+    """"faithfulness", "randomisation", "robustness", "localisation" or "complexity"."""
+    description: str
+    params: tuple[ParamSpec, ...]
+    higher_is_better: bool
+    needs_ground_truth: bool
+    """It needs masks or boxes; images without them score NaN."""
+    per_map: bool
+    """`explain(..., assess="name")` may ask for it, into each map's diagnostics."""
+
+
+@dataclass(frozen=True, eq=False)
+class MetricResult:
+    """One metric of one method: per image (in request order), and its mean over the images
+    where it is defined (NaN values mean undefined: no ground truth, a map of zeros).
+
+    `curves` holds the curve behind each image's value where there is one (deletion,
+    insertion, ROAD: against the fraction of pixels removed, `curve_x`; model randomisation:
+    against the checkpoints, named in `curve_labels` by the last layer re-initialised).
+    """
+
+    name: str
+    settings: dict[str, ParamValue | None]
+    values: list[float]
+    mean: float
+    higher_is_better: bool
+    curve_x: list[float] = field(default_factory=list)
+    curve_labels: list[str] = field(default_factory=list)
+    curves: list[list[float]] = field(default_factory=list)
+    mean_curve: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodAssessment:
+    """Every metric of one method, in the order they were asked for."""
+
+    method: str
+    params: dict[str, ParamValue | None]
+    metrics: list[MetricResult]
+
+    def metric(self, name: str) -> MetricResult:
+        """The first result of metric `name`.
+
+        Raises:
+            KeyError: no such metric was assessed.
+        """
+        return _first(self.metrics, name, lambda result: result.name)
+
+
+@dataclass(frozen=True, eq=False)
+class AssessReport:
+    """How far each method's maps can be trusted: per image, the class assessed; per method,
+    every metric."""
+
+    targets: list[int]
+    methods: list[MethodAssessment]
+
+    def method(self, name: str) -> MethodAssessment:
+        """The first assessment of method `name`.
+
+        Raises:
+            KeyError: no such method was assessed.
+        """
+        return _first(self.methods, name, lambda assessment: assessment.method)
+
+    def means(self) -> dict[str, dict[str, float]]:
+        """method → metric → mean, the method × metric table."""
+        return {m.method: {r.name: r.mean for r in m.metrics} for m in self.methods}
+
+
+@dataclass(frozen=True, eq=False)
 class ExplainStreamResult(_Outcome):
     """The answer to one request of an explain stream.
 
@@ -205,3 +282,10 @@ class ExplainStreamResult(_Outcome):
     request_id: str
     results: list[ExplainResult]
     error: SaliencyError | None = None
+
+
+def _first(items: Sequence[_T], name: str, key: Callable[[_T], str]) -> _T:
+    for item in items:
+        if key(item) == name:
+            return item
+    raise KeyError(name)

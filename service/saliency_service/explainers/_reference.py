@@ -7,14 +7,12 @@ or an image the caller gives.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from saliency_service.errors import InvalidRequest
+from saliency_service.images import gaussian_blur
 
 BASELINES: tuple[str, ...] = ("black", "blurred", "uniform", "given")
 
@@ -71,24 +69,6 @@ def baselines(
             )
         return given.permute(2, 0, 1).expand_as(images)
     raise ValueError(f"unknown baseline '{kind}'; valid: {', '.join(BASELINES)}")
-
-
-def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur truncated at ⌈3σ⌉, edges extended by replication.
-
-    Replication, unlike reflection, works for any radius, even one wider than the image.
-
-    Shape:
-        images: (N, C, H, W); returns (N, C, H, W).
-    """
-    radius = max(1, math.ceil(3 * sigma))
-    offsets = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    channels = images.shape[1]
-    padded = F.pad(images, (radius, radius, radius, radius), mode="replicate")
-    across = F.conv2d(padded, kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(across, kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
 
 def completeness(

@@ -11,6 +11,11 @@ the neutral (mean) image. Here the model takes pixels x in [0, 1], and the neutr
 mid-grey: I = x − 0.5 starts at zero, is penalised by λ‖I‖², and each step is projected back
 onto the valid pixels (x clamped to [0, 1]). The heatmap shows where and how far the image left
 grey: max over channels of |x − 0.5|. The image in the explanation is x.
+
+A flat start. On some networks the score is flat at exact grey (every ReLU unit sits at its
+kink or below it, as on the demo model, whose first convolution has no bias): the gradient is
+zero and ascent would never leave grey. Such rows start instead from grey plus a fixed pattern
+of ±1/255 (seeded, the same for every row, so a row's result does not depend on its batch).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from saliency_service.explainers.base import ExplainerSpec, Explanation
 from saliency_service.params import Param
 
 GREY = 0.5
+JITTER = 1 / 255
+JITTER_SEED = 0
 
 
 def class_model_visualization(
@@ -59,8 +66,10 @@ def class_model_visualization(
     """
     image = torch.full_like(images, GREY)
     initial = target_scores(model, image, targets, chunk_size)
-    for _ in range(steps):
+    for step in range(steps):
         gradient, _ = input_gradients(model, image, targets, chunk_size)
+        if step == 0:
+            image, gradient = _leave_flat_start(model, image, targets, gradient, chunk_size)
         # Ascent on S_c(x) − λ‖x − ½‖² (eq. 1), then projection onto [0, 1].
         ascent = gradient - 2 * l2 * (image - GREY)
         scale = ascent.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(torch.finfo().tiny)
@@ -71,6 +80,22 @@ def class_model_visualization(
         image=image,
         diagnostics={"initial_score": initial, "final_score": final},
     )
+
+
+def _leave_flat_start(
+    model: nn.Module, image: Tensor, targets: Tensor, gradient: Tensor, chunk_size: int | None
+) -> tuple[Tensor, Tensor]:
+    """Rows whose gradient is exactly zero at grey restart from grey ± `JITTER` (see above)."""
+    flat = gradient.flatten(1).abs().amax(dim=1) == 0
+    if not bool(flat.any()):
+        return image, gradient
+    generator = torch.Generator().manual_seed(JITTER_SEED)
+    signs = torch.randint(0, 2, image.shape[1:], generator=generator).to(image) * 2 - 1
+    image = torch.where(flat[:, None, None, None], image + JITTER * signs, image)
+    rows = flat.nonzero()[:, 0]
+    restarted, _ = input_gradients(model, image[rows], targets[rows], chunk_size)
+    gradient = gradient.index_copy(0, rows, restarted)
+    return image, gradient
 
 
 def _steps(params: Mapping[str, object], _shape: tuple[int, int, int]) -> float:

@@ -10,7 +10,7 @@ from saliency_service.engine.work import BatchKey, Job, params_key
 from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack_batch import AttackInput, attack
-from saliency_service.operations.calls import AttackCall, AttackItem, ImageInput
+from saliency_service.operations.calls import AttackCall, AttackItem, ImageInput, Params
 from saliency_service.operations.explain import check_forward_only
 from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
@@ -103,15 +103,25 @@ def plan_attack(
         InvalidRequest: a parameter is unknown or out of range; a target mode the attack
             cannot follow.
     """
-    spec = attacker(call.method)
+    spec, params = resolve_attack(call.method, call.params)
     check_forward_only(model, spec.name, spec.forward_only, "attack")
-    params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
+    return AttackPlan(model, spec, params, row_seconds, max_pixels)
+
+
+def resolve_attack(method: str, given: Params) -> tuple[AttackSpec, dict[str, ParamValue]]:
+    """The attack's record and every parameter resolved and checked (no model needed).
+
+    Raises:
+        UnsupportedMethod, InvalidRequest: as `plan_attack`.
+    """
+    spec = attacker(method)
+    params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), given)
     if not spec.targeted and params["target_mode"] != "none":
         raise InvalidRequest(
             f"attack {spec.name!r} is untargeted only; target_mode must be 'none', "
             f"got {params['target_mode']!r}"
         )
-    return AttackPlan(model, spec, params, row_seconds, max_pixels)
+    return spec, params
 
 
 def check_item(model: LoadedModel, spec: AttackSpec, item: AttackItem, target_mode: str) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from saliency_service.errors import InvalidRequest
 from saliency_service.images import RawImage
 from saliency_service.params import ParamValue
@@ -85,4 +87,27 @@ class EvaluateCall:
     attacks: list[tuple[str, Params]]
     epsilons: list[float]
     stability_methods: list[str] = field(default_factory=list)
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class AssessItem:
+    """One image to assess maps of: for its `target` (None: the predicted class), with its
+    ground truth for localisation metrics: a mask (H, W) at the image's resolution, nonzero on
+    the object, and boxes (x0, y0, x1, y1; x1, y1 exclusive) drawn into it."""
+
+    image: ImageInput
+    target: int | None = None
+    mask: np.ndarray | InvalidRequest | None = None
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class AssessCall:
+    """Every method's maps of every image, judged by every metric."""
+
+    model: str
+    items: list[AssessItem]
+    methods: list[tuple[str, Params]]
+    metrics: list[tuple[str, Params]]
     version: str = ""

@@ -16,12 +16,11 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 
-from saliency_service.errors import InvalidRequest, SaliencyError
-from saliency_service.evaluation import spearman_rank_correlation, ssim
+from saliency_service.assessment.similarity import spearman_rank_correlation, ssim
+from saliency_service.errors import InvalidRequest
 from saliency_service.images import header_size
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack import AttackPlan, attacker, plan_attack
@@ -37,7 +36,7 @@ from saliency_service.operations.calls import (
 from saliency_service.operations.explain import ExplainPlan, plan_explain
 from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput
 from saliency_service.operations.inputs import model_input
-from saliency_service.operations.runner import RequestRunner
+from saliency_service.operations.runner import RequestRunner, computed
 from saliency_service.params import resolve_params
 
 MAX_EPSILONS = 32
@@ -58,6 +57,8 @@ class Stability:
     eps: float
     spearman: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
+    # The images (indices into the evaluated batch) the figures belong to: those flipped.
+    images: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -151,36 +152,75 @@ async def evaluate(
     ticket = runner.admit(name, caller, len(plan.call.images), seconds)
     try:
         pixels = await runner.engine.pool.decode(_decode_all, plan, runner.config.max_image_pixels)
-        labels = plan.call.labels
-        curves: list[Curve] = []
-        stability: list[Stability] = []
-        clean: list[int] = []
-        stage = 0
-        for attack in plan.attacks:
-            curve = Curve(attack.spec.name, plan.epsilons, [], [])
-            strongest: list[AttackOutcome] = []
-            for eps in plan.epsilons:
-                yield Progress(stage / plan.stages, f"{attack.spec.name} at eps={eps:g}")
-                outcomes = await _attack(attack, runner, caller, pixels, labels, eps)
-                clean = clean or [o.label_before for o in outcomes]
-                curve.accuracy.append(_share([o.label_after_torch for o in outcomes], labels))
-                curve.onnx_accuracy.append(_share([o.label_after_onnx for o in outcomes], labels))
-                if eps == max(plan.epsilons):
-                    strongest = outcomes
-                stage += 1
-            curves.append(curve)
-            for explainer in plan.explainers:
-                what = f"{explainer.spec.name} stability under {attack.spec.name}"
-                yield Progress(stage / plan.stages, what)
-                stability.append(
-                    await _stability(explainer, runner, caller, pixels, strongest, attack.spec.name)
-                )
-                stability[-1].eps = max(plan.epsilons)
-                stage += 1
+        async for message in evaluate_pixels(plan, runner, caller, pixels, plan.call.labels):
+            if isinstance(message, Evaluation):
+                yield message.report(plan.call.labels, plan.model.config.version)
+            else:
+                yield message
     finally:
         runner.engine.admission.release(ticket)
+
+
+@dataclass
+class Evaluation:
+    """Per image, what the report is made of: the clean prediction, each attack's labels after
+    it at each ε, and the stability of maps on the images the strongest attack flipped (bulk
+    jobs keep these per image and make the report over a whole data set)."""
+
+    clean: list[int]
+    # Per attack of the plan, in order: its name and, per ε, every image's outcome.
+    attacks: list[tuple[str, list[tuple[float, list[AttackOutcome]]]]]
+    stability: list[Stability]
+
+    def report(self, labels: Sequence[int], model_version: str) -> Report:
+        curves = [
+            Curve(
+                name,
+                [eps for eps, _ in runs],
+                [_share([o.label_after_torch for o in run], labels) for _, run in runs],
+                [_share([o.label_after_onnx for o in run], labels) for _, run in runs],
+            )
+            for name, runs in self.attacks
+        ]
+        return Report(_share(self.clean, labels), curves, self.stability, model_version)
+
+
+async def evaluate_pixels(
+    plan: EvaluatePlan,
+    runner: RequestRunner,
+    caller: Caller,
+    pixels: Sequence[torch.Tensor],
+    labels: Sequence[int],
+) -> AsyncIterator[Progress | Evaluation]:
+    """Every stage of the plan over decoded, labelled images: progress between stages, then
+    the per-image evaluation. Each stage is a batch through the runner (admitted by the caller
+    of this function)."""
+    evaluation = Evaluation([], [], [])
+    stage = 0
+    strongest_eps = max(plan.epsilons)
+    for attack in plan.attacks:
+        strongest: list[AttackOutcome] = []
+        runs: list[tuple[float, list[AttackOutcome]]] = []
+        evaluation.attacks.append((attack.spec.name, runs))
+        for eps in plan.epsilons:
+            yield Progress(stage / plan.stages, f"{attack.spec.name} at eps={eps:g}")
+            outcomes = await _attack(attack, runner, caller, pixels, labels, eps)
+            evaluation.clean = evaluation.clean or [o.label_before for o in outcomes]
+            runs.append((eps, outcomes))
+            if eps == strongest_eps:
+                strongest = outcomes
+            stage += 1
+        for explainer in plan.explainers:
+            what = f"{explainer.spec.name} stability under {attack.spec.name}"
+            yield Progress(stage / plan.stages, what)
+            stability = await _stability(
+                explainer, runner, caller, pixels, strongest, attack.spec.name
+            )
+            stability.eps = strongest_eps
+            evaluation.stability.append(stability)
+            stage += 1
     yield Progress(1.0, "done")
-    yield Report(_share(clean, labels), curves, stability, plan.model.config.version)
+    yield evaluation
 
 
 def _decode_all(plan: EvaluatePlan, max_pixels: int) -> list[torch.Tensor]:
@@ -205,7 +245,7 @@ async def _attack(
 ) -> list[AttackOutcome]:
     items = [AttackInput(p, label, None, eps) for p, label in zip(pixels, labels, strict=True)]
     seconds = plan.price(AttackItem(b"", eps=eps), (1, 1)).seconds
-    return _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+    return computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
 
 
 async def _stability(
@@ -225,25 +265,17 @@ async def _stability(
     items = [ExplainInput(pixels[i], size, (o.label_before,), 0) for i, o in flipped]
     items += [ExplainInput(o.adversarial, size, (o.label_after_torch,), 0) for _, o in flipped]
     seconds = plan.price(ExplainItem(b""), size).seconds
-    maps = _computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
+    maps = computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
     heatmaps = torch.stack([_heatmap(m) for m in maps])
     before, after = heatmaps[: len(flipped)], heatmaps[len(flipped) :]
     result.spearman = [float(v) for v in spearman_rank_correlation(before, after).tolist()]
     result.ssim = [float(v) for v in ssim(before, after).tolist()]
+    result.images = [i for i, _ in flipped]
     return result
 
 
 def _heatmap(output: ExplainOutput) -> torch.Tensor:
     return output.maps[0].heatmap.float()
-
-
-def _computed(outputs: Sequence[Any]) -> list[Any]:
-    """The outputs of a stage, or its first image's error as the call's (a partial report
-    would mean something else)."""
-    for output in outputs:
-        if isinstance(output, SaliencyError):
-            raise output
-    return list(outputs)
 
 
 def _share(predicted: Sequence[int], labels: Sequence[int]) -> float:

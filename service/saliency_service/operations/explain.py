@@ -10,7 +10,8 @@ from saliency_service.errors import InvalidLayer, InvalidRequest, UnsupportedMet
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.models.loading import LoadedModel
-from saliency_service.operations.calls import ExplainCall, ExplainItem, ImageInput
+from saliency_service.operations import diagnostics
+from saliency_service.operations.calls import ExplainCall, ExplainItem, ImageInput, Params
 from saliency_service.operations.explain_batch import ExplainInput, explain
 from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
@@ -37,6 +38,13 @@ COMMON_PARAMS = (
         "Threshold for `localize`, as a fraction of the map's maximum.",
         0.0,
         1.0,
+    ),
+    Param(
+        "assess",
+        "text",
+        "",
+        "Comma-separated per-map metrics whose values land in each map's diagnostics, with "
+        f"their default settings: {', '.join(diagnostics.PER_MAP)}.",
     ),
 )
 FORWARD = 1 / 3
@@ -98,6 +106,7 @@ class ExplainPlan:
         rows = len(item.targets) or max(item.top_k, 1)
         shape = (config.channels, config.height, config.width)
         passes = self.spec.passes(self._own_for_pricing(), shape)
+        passes += diagnostics.passes(str(self.params["assess"]), shape[1] * shape[2], passes)
         seconds = (FORWARD + rows * passes) * self.row_seconds
         per_map = 4 * size[0] * size[1] + MAP_OVERHEAD_BYTES
         if self.params["localize"]:
@@ -129,20 +138,34 @@ def plan_explain(
             `return_attributions` for a method without attributions.
         InvalidLayer: no such layer.
     """
-    spec = explainer(call.method)
+    spec, params = resolve_explain(call.method, call.params)
     check_forward_only(model, spec.name, spec.forward_only, "explanation method")
     spec.check_model(model.classifier)
-    params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), call.params)
+    for param in spec.params:
+        if param.kind == "layer":
+            params[param.name] = layer_name(model, spec, params[param.name])
+    return ExplainPlan(model, spec, params, row_seconds, max_pixels)
+
+
+def resolve_explain(method: str, given: Params) -> tuple[ExplainerSpec, dict[str, ParamValue]]:
+    """The method's record and every parameter resolved and checked, but for the layer and the
+    model's kind, which only the model can check.
+
+    Raises:
+        UnsupportedMethod, InvalidRequest: as `plan_explain`.
+    """
+    spec = explainer(method)
+    params = resolve_params(spec.name, (*spec.params, *COMMON_PARAMS), given)
     spec.check(params)
     if params["return_attributions"] and not spec.attributions:
         raise InvalidRequest(
             f"{spec.name} has no per-pixel attributions, only its heatmap: "
             "leave return_attributions unset"
         )
-    for param in spec.params:
-        if param.kind == "layer":
-            params[param.name] = layer_name(model, spec, params[param.name])
-    return ExplainPlan(model, spec, params, row_seconds, max_pixels)
+    if diagnostics.names(str(params["assess"])) and spec.name == "class_model_visualization":
+        raise InvalidRequest("class_model_visualization makes an image, not a map of the "
+                             "input: leave assess unset")
+    return spec, params
 
 
 def check_forward_only(model: LoadedModel, method: str, forward_only: bool, what: str) -> None:

@@ -13,6 +13,7 @@ from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.explainers.localization import box_from_map
 from saliency_service.images import resize
 from saliency_service.models.loading import LoadedModel
+from saliency_service.operations.diagnostics import diagnostics
 from saliency_service.params import ParamValue
 
 
@@ -80,6 +81,8 @@ def explain(
     target_tensor = torch.tensor(targets, device=device)
     own = method_arguments(model, spec, params, chunk_size)
     result = spec.function(model.classifier, images[row_index], target_tensor, **own)
+    assessed = diagnostics(str(params["assess"]), model, spec, own, images[row_index],
+                           target_tensor, result.heatmap, chunk_size)
     probabilities = logits.softmax(dim=1)[row_index, target_tensor]
     row_logits = logits[row_index, target_tensor]
 
@@ -88,9 +91,9 @@ def explain(
     for r, (i, target) in enumerate(zip(rows, targets, strict=True)):
         height, width = items[i].original_size
         heatmap = resize(result.heatmap[r].float(), height, width)
-        diagnostics = {name: float(values[r]) for name, values in result.diagnostics.items()}
-        diagnostics["target_logit"] = float(row_logits[r])
-        diagnostics["target_probability"] = float(probabilities[r])
+        values = {name: float(v[r]) for name, v in (result.diagnostics | assessed).items()}
+        values["target_logit"] = float(row_logits[r])
+        values["target_probability"] = float(probabilities[r])
         class_map = ClassMap(
             target=target,
             label=labels[target],
@@ -101,7 +104,7 @@ def explain(
                 else None
             ),
             image=None if result.image is None else result.image[r].cpu(),
-            diagnostics=diagnostics,
+            diagnostics=values,
         )
         if params["localize"]:
             boxes, masks = box_from_map(heatmap[None], cast(float, params["localize_threshold"]))

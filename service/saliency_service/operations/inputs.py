@@ -6,6 +6,7 @@ from torch import Tensor
 
 from saliency_service.errors import InvalidRequest
 from saliency_service.images import RawImage, resize, to_pixels
+from saliency_service.models.config import ModelConfig
 from saliency_service.models.loading import LoadedModel
 
 
@@ -17,9 +18,15 @@ def model_input(
     Raises:
         InvalidRequest: undecodable, or not an image this model can take (images.to_pixels).
     """
+    return config_input(model.config, image, max_pixels)
+
+
+def config_input(
+    config: ModelConfig, image: RawImage | InvalidRequest, max_pixels: int
+) -> tuple[Tensor, tuple[int, int]]:
+    """`model_input` from the model's config alone (bulk jobs decode where no model is loaded)."""
     if isinstance(image, InvalidRequest):
         raise image
-    config = model.config
     pixels = to_pixels(image, config.channels, max_pixels)
     size = (int(pixels.shape[1]), int(pixels.shape[2]))
     return resize(pixels, config.height, config.width).clamp_(0.0, 1.0), size

@@ -176,6 +176,15 @@ def merge(outcome: Outcome[Any], convert: Callable[[Any], T]) -> list[T | Salien
     return [r if isinstance(r, SaliencyError) else convert(r) for r in outcome.results]
 
 
+def computed(outputs: Sequence[Any]) -> list[Any]:
+    """The outputs of a stage of a report (Evaluate, Assess), or its first image's error as the
+    call's: a report over part of its images would mean something else."""
+    for output in outputs:
+        if isinstance(output, SaliencyError):
+            raise output
+    return list(outputs)
+
+
 def _price_all(
     plan: Plan[Any], items: Sequence[Any], max_pixels: int
 ) -> list[Price | SaliencyError]:

@@ -21,8 +21,12 @@ from saliency_service.models.loading import LoadedModel
 from saliency_service.models.repository import Entry, ModelRepository
 from saliency_service.operations import attack as attack_op
 from saliency_service.operations import explain as explain_op
+from saliency_service.operations.assess import assess
+from saliency_service.operations.assess_plan import MetricEntry, metric_entries, plan_assess
+from saliency_service.operations.assess_report import AssessReport
 from saliency_service.operations.attack_batch import AttackOutcome
 from saliency_service.operations.calls import (
+    AssessCall,
     AttackCall,
     Caller,
     EvaluateCall,
@@ -33,6 +37,7 @@ from saliency_service.operations.evaluate import Progress, Report, evaluate, pla
 from saliency_service.operations.explain_batch import ExplainOutput
 from saliency_service.operations.lifecycle import Change, ModelLifecycle
 from saliency_service.operations.predict import ClassScore, plan_predict
+from saliency_service.operations.probes import ForwardEngines
 from saliency_service.operations.runner import Plan, RequestRunner
 from saliency_service.params import Param
 
@@ -69,6 +74,7 @@ class Catalogue:
     explainers: list[tuple[ExplainerSpec, tuple[Param, ...]]]
     attacks: list[tuple[AttackSpec, tuple[Param, ...]]]
     limits: Limits
+    metrics: list[MetricEntry]
 
 
 class Operations:
@@ -87,6 +93,7 @@ class Operations:
         self.engine = engine
         self.config = config
         self.runner = RequestRunner(engine, config, metrics)
+        self.engines = ForwardEngines()
         self.limits = Limits(
             config.max_items_per_request,
             config.max_request_seconds,
@@ -126,6 +133,7 @@ class Operations:
             [(s, (*s.params, *explain_op.COMMON_PARAMS)) for s in EXPLAINERS.values()],
             [(s, (*s.params, *attack_op.COMMON_PARAMS)) for s in ATTACKS.values()],
             self.limits,
+            metric_entries(),
         )
 
     async def predict(self, call: PredictCall, caller: Caller) -> Answer[list[ClassScore]]:
@@ -172,6 +180,15 @@ class Operations:
                 model, call, self.row_seconds(model), self.config.max_image_pixels
             )
             async for message in evaluate(plan, self.runner, caller):
+                yield message
+
+    async def assess(
+        self, call: AssessCall, caller: Caller
+    ) -> AsyncIterator[Progress | AssessReport]:
+        with self.lifecycle.using(call.model, call.version) as model:
+            self._check_count(len(call.items))
+            plan = plan_assess(model, call, self.row_seconds(model), self.config.max_image_pixels)
+            async for message in assess(plan, self.runner, self.engines, caller):
                 yield message
 
     def _check_count(self, count: int) -> None:

@@ -19,6 +19,8 @@ from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 
 from saliency_service.errors import InvalidRequest, quoted
 from saliency_service.operations.calls import (
+    AssessCall,
+    AssessItem,
     AttackCall,
     AttackItem,
     Caller,
@@ -54,18 +56,20 @@ def caller(context: grpc.aio.ServicerContext[Any, Any], priority: int = 0) -> Ca
 
 def explain_method(number: int) -> str:
     """`EXPLAIN_METHOD_GRAD_CAM` → "grad_cam", by the client's table; unset or unknown → error."""
-    return _known(number, _methods.explain_method_name(number), _methods.EXPLAIN_METHODS, "explain")
+    return _known(number, _methods.explain_method_name(number), _methods.EXPLAIN_METHODS,
+                  "explain method")
 
 
 def attack_method(number: int) -> str:
     """`ATTACK_METHOD_PGD` → "pgd", by the client's table; unset or unknown → error."""
-    return _known(number, _methods.attack_method_name(number), _methods.ATTACK_METHODS, "attack")
+    return _known(number, _methods.attack_method_name(number), _methods.ATTACK_METHODS,
+                  "attack method")
 
 
-def _known(number: int, name: str, table: Mapping[str, str], kind: str) -> str:
+def _known(number: int, name: str, table: Mapping[str, str], what: str) -> str:
     if name not in table:
         valid = ", ".join(sorted(table))
-        raise InvalidRequest(f"{kind} method is unset or unknown ({number}); valid: {valid}")
+        raise InvalidRequest(f"{what} is unset or unknown ({number}); valid: {valid}")
     return name
 
 
@@ -110,6 +114,42 @@ def evaluate(request: pb.EvaluateRequest) -> EvaluateCall:
         stability_methods=[explain_method(m) for m in request.stability_methods],
         version=request.model_version,
     )
+
+
+def metric_name(number: int) -> str:
+    """`ASSESSMENT_METRIC_DELETION` → "deletion"; unset or unknown → error."""
+    return _known(number, _methods.metric_name(number), _methods.METRICS, "metric")
+
+
+def assess(request: pb.AssessRequest) -> AssessCall:
+    items = [
+        AssessItem(
+            image(item.image, i),
+            target=item.target if item.HasField("target") else None,
+            mask=_mask(item, i),
+            boxes=tuple((b.x0, b.y0, b.x1, b.y1) for b in item.boxes),
+        )
+        for i, item in enumerate(request.items)
+    ]
+    return AssessCall(
+        model=request.model,
+        items=items,
+        methods=[(explain_method(m.method), params(m.params)) for m in request.methods],
+        metrics=[(metric_name(m.metric), params(m.params)) for m in request.metrics],
+        version=request.model_version,
+    )
+
+
+def _mask(item: pb.AssessItem, index: int) -> np.ndarray | InvalidRequest | None:
+    if not item.HasField("mask"):
+        return None
+    try:
+        mask = array(item.mask, f"image {index}: mask")
+    except InvalidRequest as error:
+        return error
+    if mask.ndim != 2:
+        return InvalidRequest(f"image {index}: mask must be (H, W), got {list(mask.shape)}")
+    return mask
 
 
 def image(message: pb.Image, index: int) -> ImageInput:

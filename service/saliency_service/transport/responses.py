@@ -13,8 +13,10 @@ from saliency_client._proto.saliency.v1 import saliency_pb2 as pb
 
 from saliency_service.errors import SaliencyError
 from saliency_service.models.loading import LoadedModel
+from saliency_service.operations.assess_plan import MetricEntry
+from saliency_service.operations.assess_report import AssessReport, MetricOutcome
 from saliency_service.operations.attack_batch import AttackOutcome
-from saliency_service.operations.evaluate import Report
+from saliency_service.operations.evaluate import Progress, Report
 from saliency_service.operations.explain_batch import ExplainOutput
 from saliency_service.operations.lifecycle import Change
 from saliency_service.operations.predict import ClassScore
@@ -156,7 +158,24 @@ def methods(catalogue: Catalogue) -> pb.ListMethodsResponse:
         )
         for spec, params in catalogue.attacks
     ]
-    return pb.ListMethodsResponse(methods=infos, limits=limits(catalogue.limits))
+    return pb.ListMethodsResponse(
+        methods=infos,
+        limits=limits(catalogue.limits),
+        metrics=[metric_info(spec) for spec in catalogue.metrics],
+    )
+
+
+def metric_info(spec: MetricEntry) -> pb.MetricInfo:
+    return pb.MetricInfo(
+        name=spec.name,
+        metric=_methods.metric(spec.name),
+        family=spec.family,
+        description=spec.description,
+        params=[param_spec(p) for p in spec.params],
+        higher_is_better=spec.higher_is_better,
+        needs_ground_truth=spec.needs_ground_truth,
+        per_map=spec.per_map,
+    )
 
 
 def prediction(scores: list[ClassScore]) -> pb.Prediction:
@@ -227,6 +246,49 @@ def evaluate_report(report: Report) -> pb.EvaluateReport:
             )
             for s in report.stability
         ],
+    )
+
+
+def evaluate_message(message: Progress | Report) -> pb.EvaluateResponse:
+    """A progress message of the Evaluate stream, or its last one, carrying the report."""
+    if isinstance(message, Progress):
+        return pb.EvaluateResponse(progress=message.fraction, stage=message.stage)
+    return pb.EvaluateResponse(progress=1.0, stage="report", report=evaluate_report(message))
+
+
+def assess_message(message: Progress | AssessReport) -> pb.AssessResponse:
+    """A progress message of the Assess stream, or its last one, carrying the report."""
+    if isinstance(message, Progress):
+        return pb.AssessResponse(progress=message.fraction, stage=message.stage)
+    return pb.AssessResponse(progress=1.0, stage="report", report=assess_report(message))
+
+
+def assess_report(report: AssessReport) -> pb.AssessReport:
+    return pb.AssessReport(
+        targets=report.targets,
+        methods=[
+            pb.MethodAssessment(
+                method=_methods.explain_method(m.method),
+                params={name: value(v) for name, v in m.params.items()},
+                metrics=[_metric_result(outcome) for outcome in m.metrics],
+            )
+            for m in report.methods
+        ],
+        model_version=report.model_version,
+    )
+
+
+def _metric_result(outcome: MetricOutcome) -> pb.MetricResult:
+    return pb.MetricResult(
+        metric=_methods.metric(outcome.name),
+        settings={name: value(v) for name, v in outcome.settings.items()},
+        values=outcome.values,
+        mean=outcome.mean,
+        higher_is_better=outcome.higher_is_better,
+        curve_x=outcome.curve_x,
+        curve_labels=outcome.curve_labels,
+        curves=[pb.Curve(values=curve) for curve in outcome.curves],
+        mean_curve=outcome.mean_curve,
     )
 
 

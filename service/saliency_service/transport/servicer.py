@@ -15,7 +15,6 @@ from saliency_client._proto.saliency.v1 import saliency_pb2_grpc as pb_grpc
 
 from saliency_service.errors import InvalidRequest, ModelNotReady
 from saliency_service.metrics import Metrics
-from saliency_service.operations.evaluate import Progress
 from saliency_service.operations.service import Operations
 from saliency_service.transport import requests, responses
 from saliency_service.transport.observation import Observation
@@ -128,15 +127,15 @@ class SaliencyServicer(pb_grpc.SaliencyServicer):
         self, request: pb.EvaluateRequest, context: Any
     ) -> AsyncIterator[pb.EvaluateResponse]:
         with self._observed("Evaluate", request.model):
-            messages = self.ops.evaluate(
-                requests.evaluate(request), requests.caller(context, request.priority)
-            )
-            async for message in messages:
-                if isinstance(message, Progress):
-                    yield pb.EvaluateResponse(progress=message.fraction, stage=message.stage)
-                else:
-                    report = responses.evaluate_report(message)
-                    yield pb.EvaluateResponse(progress=1.0, stage="report", report=report)
+            caller = requests.caller(context, request.priority)
+            async for message in self.ops.evaluate(requests.evaluate(request), caller):
+                yield responses.evaluate_message(message)
+
+    async def Assess(self, request: pb.AssessRequest, context: Any) -> AsyncIterator[Any]:
+        with self._observed("Assess", request.model):
+            caller = requests.caller(context, request.priority)
+            async for message in self.ops.assess(requests.assess(request), caller):
+                yield responses.assess_message(message)
 
     def _observed(self, rpc: str, model: str = "", method: str = "") -> Observation:
         return Observation(self.metrics, rpc, self.ops.label(model) if model else "", method)

@@ -99,3 +99,25 @@ def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["attack", "x.png", "--eps", "lots", "-o", "adv.png"])
     assert exited.value.code == 2
     assert "not a number or a fraction" in capsys.readouterr().err
+
+
+def test_bulk_hands_over_to_the_server_package(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["bulk", "explain", "--help"])
+    assert exited.value.code == 0
+    assert "--overlays" in capsys.readouterr().out  # the server package's bulk parser
+
+
+def test_bulk_without_the_server_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "saliency_service.bulk.cli", None)  # as if not installed
+    assert cli.main(["bulk", "explain", "images/", "-o", "out/"]) == 1
+    assert "pip install 'saliency-service[bulk]'" in _one_line_error(capsys)
+
+
+def test_bulk_comes_first(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--target", "x:1", "bulk"])
+    assert exited.value.code == 2
+    assert "must come first" in capsys.readouterr().err

@@ -66,3 +66,29 @@ def test_batch_equals_one_image_at_a_time() -> None:
         single = class_model_visualization(model, x[i : i + 1], TARGETS[i : i + 1], steps=2)
         assert single.image is not None
         assert max_rel_diff(batch.image[i : i + 1], single.image) <= 1e-5
+
+
+def test_a_score_flat_at_grey_still_climbs() -> None:
+    # Every unit at its ReLU kink at exact grey: the gradient there is zero (torch's ReLU'(0) = 0).
+    torch.manual_seed(0)
+    weights = torch.randn(4, 3 * 8 * 8)
+    model = torch.nn.Sequential(
+        torch.nn.Flatten(), _Shift(-0.5), torch.nn.ReLU(), torch.nn.Linear(3 * 8 * 8, 4, bias=False)
+    ).eval()
+    model[3].weight.data = weights
+    x, targets = torch.zeros(2, 3, 8, 8), torch.tensor([0, 3])
+    at_grey, _ = vanilla_gradient(model, torch.full_like(x, 0.5), targets).heatmap, None
+    assert float(at_grey.abs().max()) == 0.0, "the case this test is about"
+    result = class_model_visualization(model, x, targets, steps=10)
+    assert bool((result.diagnostics["final_score"] > result.diagnostics["initial_score"]).all())
+    alone = class_model_visualization(model, x[1:], targets[1:], steps=10)
+    assert torch.equal(alone.image, result.image[1:])  # type: ignore[index]
+
+
+class _Shift(torch.nn.Module):
+    def __init__(self, by: float) -> None:
+        super().__init__()
+        self.by = by
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.by

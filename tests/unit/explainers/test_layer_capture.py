@@ -131,5 +131,6 @@ def test_layouts() -> None:
     non_square = torch.rand(2, 4, 6, 32)
     assert as_feature_map(non_square, (64, 96)).shape == (2, 32, 4, 6)  # type: ignore[union-attr]
     assert as_feature_map(torch.rand(2, 49, 8), (224, 224)).shape == (2, 8, 7, 7)  # type: ignore[union-attr]
-    assert as_feature_map(torch.rand(2, 35, 8), (224, 224)) is None, "no square grid after up to 8 prefix tokens"
+    no_grid = torch.rand(2, 35, 8)  # no square number of patches after up to 8 prefix tokens
+    assert as_feature_map(no_grid, (224, 224)) is None
     assert as_feature_map(torch.rand(2, 10), (224, 224)) is None

@@ -59,6 +59,25 @@ class AttackMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATTACK_METHOD_CW_L2: _ClassVar[AttackMethod]
     ATTACK_METHOD_MINIMAL_EPSILON: _ClassVar[AttackMethod]
     ATTACK_METHOD_SIMBA: _ClassVar[AttackMethod]
+
+class AssessmentMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ASSESSMENT_METRIC_UNSPECIFIED: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_DELETION: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_INSERTION: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_ROAD: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_INFIDELITY: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_FAITHFULNESS_CORRELATION: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_MODEL_RANDOMISATION: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_RANDOM_LOGIT: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_MAX_SENSITIVITY: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_LOCAL_LIPSCHITZ: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_POINTING_GAME: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_RELEVANCE_MASS: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_RELEVANCE_RANK: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_ENERGY_POINTING_GAME: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_SPARSENESS: _ClassVar[AssessmentMetric]
+    ASSESSMENT_METRIC_ENTROPY: _ClassVar[AssessmentMetric]
 DTYPE_UNSPECIFIED: DType
 DTYPE_UINT8: DType
 DTYPE_FLOAT32: DType
@@ -103,6 +122,22 @@ ATTACK_METHOD_DEEPFOOL: AttackMethod
 ATTACK_METHOD_CW_L2: AttackMethod
 ATTACK_METHOD_MINIMAL_EPSILON: AttackMethod
 ATTACK_METHOD_SIMBA: AttackMethod
+ASSESSMENT_METRIC_UNSPECIFIED: AssessmentMetric
+ASSESSMENT_METRIC_DELETION: AssessmentMetric
+ASSESSMENT_METRIC_INSERTION: AssessmentMetric
+ASSESSMENT_METRIC_ROAD: AssessmentMetric
+ASSESSMENT_METRIC_INFIDELITY: AssessmentMetric
+ASSESSMENT_METRIC_FAITHFULNESS_CORRELATION: AssessmentMetric
+ASSESSMENT_METRIC_MODEL_RANDOMISATION: AssessmentMetric
+ASSESSMENT_METRIC_RANDOM_LOGIT: AssessmentMetric
+ASSESSMENT_METRIC_MAX_SENSITIVITY: AssessmentMetric
+ASSESSMENT_METRIC_LOCAL_LIPSCHITZ: AssessmentMetric
+ASSESSMENT_METRIC_POINTING_GAME: AssessmentMetric
+ASSESSMENT_METRIC_RELEVANCE_MASS: AssessmentMetric
+ASSESSMENT_METRIC_RELEVANCE_RANK: AssessmentMetric
+ASSESSMENT_METRIC_ENERGY_POINTING_GAME: AssessmentMetric
+ASSESSMENT_METRIC_SPARSENESS: AssessmentMetric
+ASSESSMENT_METRIC_ENTROPY: AssessmentMetric
 
 class ReloadModelsRequest(_message.Message):
     __slots__ = ("models",)
@@ -303,12 +338,14 @@ class ListMethodsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListMethodsResponse(_message.Message):
-    __slots__ = ("methods", "limits")
+    __slots__ = ("methods", "limits", "metrics")
     METHODS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
     methods: _containers.RepeatedCompositeFieldContainer[MethodInfo]
     limits: Limits
-    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricInfo]
+    def __init__(self, methods: _Optional[_Iterable[_Union[MethodInfo, _Mapping]]] = ..., limits: _Optional[_Union[Limits, _Mapping]] = ..., metrics: _Optional[_Iterable[_Union[MetricInfo, _Mapping]]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
     __slots__ = ("model", "images", "top_k", "priority", "model_version")
@@ -623,3 +660,153 @@ class EvaluateResponse(_message.Message):
     stage: str
     report: EvaluateReport
     def __init__(self, progress: _Optional[float] = ..., stage: _Optional[str] = ..., report: _Optional[_Union[EvaluateReport, _Mapping]] = ...) -> None: ...
+
+class MetricInfo(_message.Message):
+    __slots__ = ("name", "metric", "family", "description", "params", "higher_is_better", "needs_ground_truth", "per_map")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    HIGHER_IS_BETTER_FIELD_NUMBER: _ClassVar[int]
+    NEEDS_GROUND_TRUTH_FIELD_NUMBER: _ClassVar[int]
+    PER_MAP_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    metric: AssessmentMetric
+    family: str
+    description: str
+    params: _containers.RepeatedCompositeFieldContainer[ParamSpec]
+    higher_is_better: bool
+    needs_ground_truth: bool
+    per_map: bool
+    def __init__(self, name: _Optional[str] = ..., metric: _Optional[_Union[AssessmentMetric, str]] = ..., family: _Optional[str] = ..., description: _Optional[str] = ..., params: _Optional[_Iterable[_Union[ParamSpec, _Mapping]]] = ..., higher_is_better: _Optional[bool] = ..., needs_ground_truth: _Optional[bool] = ..., per_map: _Optional[bool] = ...) -> None: ...
+
+class AssessItem(_message.Message):
+    __slots__ = ("image", "target", "mask", "boxes")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    BOXES_FIELD_NUMBER: _ClassVar[int]
+    image: Image
+    target: int
+    mask: Tensor
+    boxes: _containers.RepeatedCompositeFieldContainer[BoundingBox]
+    def __init__(self, image: _Optional[_Union[Image, _Mapping]] = ..., target: _Optional[int] = ..., mask: _Optional[_Union[Tensor, _Mapping]] = ..., boxes: _Optional[_Iterable[_Union[BoundingBox, _Mapping]]] = ...) -> None: ...
+
+class ExplainSpec(_message.Message):
+    __slots__ = ("method", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    method: ExplainMethod
+    params: _containers.MessageMap[str, Value]
+    def __init__(self, method: _Optional[_Union[ExplainMethod, str]] = ..., params: _Optional[_Mapping[str, Value]] = ...) -> None: ...
+
+class MetricSpec(_message.Message):
+    __slots__ = ("metric", "params")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    metric: AssessmentMetric
+    params: _containers.MessageMap[str, Value]
+    def __init__(self, metric: _Optional[_Union[AssessmentMetric, str]] = ..., params: _Optional[_Mapping[str, Value]] = ...) -> None: ...
+
+class AssessRequest(_message.Message):
+    __slots__ = ("model", "items", "methods", "metrics", "priority", "model_version")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    items: _containers.RepeatedCompositeFieldContainer[AssessItem]
+    methods: _containers.RepeatedCompositeFieldContainer[ExplainSpec]
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricSpec]
+    priority: int
+    model_version: str
+    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[AssessItem, _Mapping]]] = ..., methods: _Optional[_Iterable[_Union[ExplainSpec, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[MetricSpec, _Mapping]]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class Curve(_message.Message):
+    __slots__ = ("values",)
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class MetricResult(_message.Message):
+    __slots__ = ("metric", "settings", "values", "mean", "higher_is_better", "curve_x", "curve_labels", "curves", "mean_curve")
+    class SettingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    HIGHER_IS_BETTER_FIELD_NUMBER: _ClassVar[int]
+    CURVE_X_FIELD_NUMBER: _ClassVar[int]
+    CURVE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    CURVES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_CURVE_FIELD_NUMBER: _ClassVar[int]
+    metric: AssessmentMetric
+    settings: _containers.MessageMap[str, Value]
+    values: _containers.RepeatedScalarFieldContainer[float]
+    mean: float
+    higher_is_better: bool
+    curve_x: _containers.RepeatedScalarFieldContainer[float]
+    curve_labels: _containers.RepeatedScalarFieldContainer[str]
+    curves: _containers.RepeatedCompositeFieldContainer[Curve]
+    mean_curve: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, metric: _Optional[_Union[AssessmentMetric, str]] = ..., settings: _Optional[_Mapping[str, Value]] = ..., values: _Optional[_Iterable[float]] = ..., mean: _Optional[float] = ..., higher_is_better: _Optional[bool] = ..., curve_x: _Optional[_Iterable[float]] = ..., curve_labels: _Optional[_Iterable[str]] = ..., curves: _Optional[_Iterable[_Union[Curve, _Mapping]]] = ..., mean_curve: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class MethodAssessment(_message.Message):
+    __slots__ = ("method", "params", "metrics")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Value, _Mapping]] = ...) -> None: ...
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    method: ExplainMethod
+    params: _containers.MessageMap[str, Value]
+    metrics: _containers.RepeatedCompositeFieldContainer[MetricResult]
+    def __init__(self, method: _Optional[_Union[ExplainMethod, str]] = ..., params: _Optional[_Mapping[str, Value]] = ..., metrics: _Optional[_Iterable[_Union[MetricResult, _Mapping]]] = ...) -> None: ...
+
+class AssessReport(_message.Message):
+    __slots__ = ("targets", "methods", "model_version")
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    METHODS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    targets: _containers.RepeatedScalarFieldContainer[int]
+    methods: _containers.RepeatedCompositeFieldContainer[MethodAssessment]
+    model_version: str
+    def __init__(self, targets: _Optional[_Iterable[int]] = ..., methods: _Optional[_Iterable[_Union[MethodAssessment, _Mapping]]] = ..., model_version: _Optional[str] = ...) -> None: ...
+
+class AssessResponse(_message.Message):
+    __slots__ = ("progress", "stage", "report")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    progress: float
+    stage: str
+    report: AssessReport
+    def __init__(self, progress: _Optional[float] = ..., stage: _Optional[str] = ..., report: _Optional[_Union[AssessReport, _Mapping]] = ...) -> None: ...

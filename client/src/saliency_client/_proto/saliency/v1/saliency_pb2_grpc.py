@@ -74,6 +74,11 @@ class SaliencyStub:
                 request_serializer=saliency_dot_v1_dot_saliency__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=saliency_dot_v1_dot_saliency__pb2.EvaluateResponse.FromString,
                 _registered_method=True)
+        self.Assess = channel.unary_stream(
+                '/saliency.v1.Saliency/Assess',
+                request_serializer=saliency_dot_v1_dot_saliency__pb2.AssessRequest.SerializeToString,
+                response_deserializer=saliency_dot_v1_dot_saliency__pb2.AssessResponse.FromString,
+                _registered_method=True)
 
 
 class SaliencyServicer:
@@ -135,6 +140,14 @@ class SaliencyServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Assess(self, request, context):
+        """How far each method's maps can be trusted: faithfulness, sanity checks, robustness,
+        localisation and complexity metrics per image and per method, with progress while it runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SaliencyServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -177,6 +190,11 @@ def add_SaliencyServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=saliency_dot_v1_dot_saliency__pb2.EvaluateRequest.FromString,
                     response_serializer=saliency_dot_v1_dot_saliency__pb2.EvaluateResponse.SerializeToString,
+            ),
+            'Assess': grpc.unary_stream_rpc_method_handler(
+                    servicer.Assess,
+                    request_deserializer=saliency_dot_v1_dot_saliency__pb2.AssessRequest.FromString,
+                    response_serializer=saliency_dot_v1_dot_saliency__pb2.AssessResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -395,6 +413,33 @@ class Saliency:
             '/saliency.v1.Saliency/Evaluate',
             saliency_dot_v1_dot_saliency__pb2.EvaluateRequest.SerializeToString,
             saliency_dot_v1_dot_saliency__pb2.EvaluateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Assess(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/saliency.v1.Saliency/Assess',
+            saliency_dot_v1_dot_saliency__pb2.AssessRequest.SerializeToString,
+            saliency_dot_v1_dot_saliency__pb2.AssessResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from saliency_service.evaluation import spearman_rank_correlation, ssim
+from saliency_service.assessment.similarity import spearman_rank_correlation, ssim
 from scipy import ndimage, stats
 from torch import Tensor
 
