@@ -23,8 +23,9 @@ from saliency_service.errors import InvalidRequest
 from saliency_service.explainers._autograd import chunks, input_gradients, target_scores
 from saliency_service.explainers._masking import FORWARD, SEED, generator
 from saliency_service.explainers._reduce import reduce_channels, reduce_param
-from saliency_service.explainers._reference import completeness, gaussian_blur
+from saliency_service.explainers._reference import completeness
 from saliency_service.explainers.base import ExplainerSpec, Explanation
+from saliency_service.images import gaussian_blur
 from saliency_service.params import Param
 
 DISTRIBUTIONS: tuple[str, ...] = ("uniform", "black", "blurred", "given")
