@@ -138,7 +138,7 @@ def _given(mask: Tensor | np.ndarray | None, height: int, width: int) -> Tensor:
             f"feature_mask must be (H, W) = {(height, width)}, the model's input size, "
             f"got {tuple(values.shape)}"
         )
-    if not np.array_equal(values, np.round(values)):
+    if not np.isfinite(values).all() or not np.array_equal(values, np.round(values)):
         raise InvalidRequest("feature_mask must hold whole numbers, one per feature")
     return _consecutive(values.astype(np.int64))
 

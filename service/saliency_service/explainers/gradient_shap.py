@@ -143,9 +143,9 @@ def _given(baseline: str, given: Tensor | np.ndarray | None, images: Tensor) -> 
                             dtype=torch.float32)  # fmt: skip
     stack = stack[None] if stack.dim() == 3 else stack
     channels, height, width = images.shape[1:]
-    if stack.dim() != 4 or stack.shape[1:] != (height, width, channels):
+    if stack.dim() != 4 or len(stack) == 0 or stack.shape[1:] != (height, width, channels):
         raise InvalidRequest(
-            f"baseline_images must be (B, H, W, C) or (H, W, C) with (H, W, C) = "
+            f"baseline_images must be (B, H, W, C), B ≥ 1, or (H, W, C) with (H, W, C) = "
             f"{(height, width, channels)}, the model's input size; got {tuple(stack.shape)}"
         )
     return stack.permute(0, 3, 1, 2)
