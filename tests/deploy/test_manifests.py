@@ -198,6 +198,26 @@ def test_the_cpu_overlay_asks_for_no_gpu_and_the_cpu_image() -> None:
     assert server("cpu")["image"].endswith("-cpu")
 
 
+def test_the_training_overlay_is_a_valid_job_on_the_models_claim() -> None:
+    done = subprocess.run(
+        [tool("kubectl"), "kustomize", str(DEPLOY / "overlays" / "training")],
+        capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    docs = list(yaml.safe_load_all(done.stdout))
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    assert sorted(d["kind"] for d in docs) == ["Job", "PersistentVolumeClaim"]
+    (job,) = [d for d in docs if d["kind"] == "Job"]
+    pod = job["spec"]["template"]["spec"]
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
+              if "persistentVolumeClaim" in v}
+    assert one("cpu", "PersistentVolumeClaim")["metadata"]["name"] in claims
+    (container,) = pod["containers"]
+    assert container["image"].startswith("registry.example.com/saliency-service:")
+    assert "saliency-train" in container["command"][-1]
+
+
 def test_the_bulk_rayjob_runs_a_valid_bulk_command_in_valid_pods() -> None:
     """deploy/bulk/rayjob.yaml (KubeRay's CRD, which the schemas do not know): its entrypoint
     parses as `saliency-bulk`, its pod templates are valid pods, run as the image's user, and

@@ -2,10 +2,12 @@
 pure, no package cycles, size budgets.
 
 Layers, top to bottom: transport → operations → engine → methods (explainers, attacks,
-assessment) → models. A module may import its own layer and those below, never above; in
-transport only server.py (which builds the engine) may import the engine. The base modules
-(errors, params, images, config, metrics, allocator) import no layer; applications (cli, demo,
-bulk, __main__) may import anything.
+assessment) → models. Training sits beside the methods: plain functions over a model, a loader
+and a recipe, which may use the methods (its attacks and teachers) but which no method uses.
+A module may import its own layer and those below, never above; in transport only server.py
+(which builds the engine) may import the engine. The base modules (errors, params, images,
+config, metrics, allocator) import no layer; applications (cli, train_cli, demo, bulk,
+__main__) may import anything.
 """
 
 from __future__ import annotations
@@ -24,13 +26,15 @@ RANKS = {
     "explainers": 1,
     "attacks": 1,
     "assessment": 1,
+    "training": 1,
     "engine": 2,
     "operations": 3,
     "transport": 4,
 }
 BASE = {"errors", "params", "images", "config", "metrics", "allocator"}
-APPLICATIONS = {"cli", "demo", "bulk", "__main__", "__init__"}
+APPLICATIONS = {"cli", "train_cli", "demo", "bulk", "__main__", "__init__"}
 METHODS = {"explainers", "attacks", "assessment"}
+TRAINING = "training"
 MAX_LINES = 300
 SERVICER_MAX_LINES = 150
 
@@ -79,13 +83,15 @@ def violations(graph: Mapping[str, Iterable[str]]) -> list[str]:
                 found.append(f"{module} imports the application {target_module}")
             elif source in RANKS and target in RANKS and RANKS[target] > RANKS[source]:
                 found.append(f"{module} imports {target_module}, a layer above it")
+            elif source in METHODS and target == TRAINING:
+                found.append(f"{module} imports {target_module}: methods never train")
             elif source in METHODS and target in METHODS:
                 found.append(f"{module} imports {target_module}: methods are independent")
             elif source == "transport" and target == "engine" and not module.endswith(".server"):
                 found.append(f"{module} imports {target_module}: only transport.server may")
             elif source == "transport" and target in METHODS:
                 found.append(f"{module} imports {target_module}: transport calls operations")
-            elif source in METHODS and target in {"config", "metrics"}:
+            elif source in {*METHODS, TRAINING} and target in {"config", "metrics"}:
                 found.append(f"{module} imports {target_module}: methods are plain functions")
     return found
 
@@ -109,6 +115,9 @@ def test_the_tree_follows_the_layers() -> None:
         ("saliency_service.attacks.pgd", "saliency_service.metrics"),
         ("saliency_service.assessment.curves", "saliency_service.explainers.gradients"),
         ("saliency_service.assessment.road", "saliency_service.operations.probes"),
+        ("saliency_service.attacks.pgd", "saliency_service.training.recipes"),
+        ("saliency_service.training.loop", "saliency_service.engine.batcher"),
+        ("saliency_service.training.loop", "saliency_service.demo.shapes"),
         ("saliency_service.errors", "saliency_service.models.loading"),
         ("saliency_service.models.architectures", "saliency_service.demo.shapes"),
     ],
@@ -152,7 +161,7 @@ def test_only_transport_imports_protobuf(path: Path) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    service_files("explainers", "attacks", "operations", "assessment"),
+    service_files("explainers", "attacks", "operations", "assessment", "training"),
     ids=lambda p: str(p.relative_to(SERVICE)),
 )
 def test_methods_know_nothing_of_transport_or_metrics(path: Path) -> None:

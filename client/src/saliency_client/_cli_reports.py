@@ -107,6 +107,10 @@ def _labels(client: SaliencyClient, args: argparse.Namespace, files: list[bytes]
     return [p.top[0].index for p in predictions]
 
 
+# AutoAttack's standard attacks, in the order the server runs them.
+AUTOATTACK = ("apgd_ce", "apgd_t", "fab_t", "square")
+
+
 def _report(report: EvaluateReport) -> None:
     out(f"clean accuracy: {report.clean_accuracy:.1%}")
     rows = [["ATTACK", "EPS", "ACCURACY (TORCH)", "ACCURACY (ONNX RUNTIME)"]]
@@ -118,6 +122,12 @@ def _report(report: EvaluateReport) -> None:
     for s in report.stability:
         out(f"{s.method} under {s.attack} at eps {s.eps:.5g}: Spearman {s.mean_spearman:.3f}, "
             f"SSIM {s.mean_ssim:.3f} over {len(s.spearman)} flipped images")
+    for result in report.autoattack:
+        out(f"autoattack at eps {result.eps:.5g}: robust accuracy {result.robust_accuracy:.1%} "
+            f"(ONNX Runtime {result.onnx_robust_accuracy:.1%})")
+        for stage in result.stages:
+            out(f"  {stage.attack}: broke {stage.broken} of {stage.attacked}, "
+                f"robust accuracy after it {stage.robust_accuracy:.1%}")
 
 
 def evaluate(client: SaliencyClient, args: argparse.Namespace) -> int:
@@ -126,9 +136,11 @@ def evaluate(client: SaliencyClient, args: argparse.Namespace) -> int:
     files = [read_image(path)[0] for path in args.images]
     model = find_model(client, args.model)
     offered = client.list_methods()
-    attacks = args.attack or ["fgsm", "pgd"]
-    check_params(args.param, attacks, offered)
+    attacks = args.attack or ([] if args.autoattack else ["fgsm", "pgd"])
+    ensemble = list(AUTOATTACK) if args.autoattack else []
+    check_params(args.param, attacks + ensemble, offered)
     chosen = {name: params_for(name, args.param, offered) for name in attacks}
+    components = {name: params_for(name, args.param, offered) for name in ensemble}
     labels = _labels(client, args, files, model)
 
     def progress(done: float, stage: str) -> None:
@@ -136,7 +148,8 @@ def evaluate(client: SaliencyClient, args: argparse.Namespace) -> int:
 
     report = client.evaluate(files, labels, model=model.name, attacks=chosen,
                              epsilons=args.eps, stability_methods=args.stability,
-                             progress=progress)
+                             autoattack=components or False,
+                             autoattack_epsilons=args.autoattack_eps or (), progress=progress)
     _report(report)
     if figures is not None:
         figures.save_accuracy_plot(args.plot, report,

@@ -15,6 +15,8 @@ from saliency_client.results import (
     Array,
     AssessReport,
     AttackResult,
+    AutoAttackResult,
+    AutoAttackStage,
     ClassExplanation,
     ClassScore,
     EvaluateReport,
@@ -189,6 +191,25 @@ def evaluate_report(message: pb.EvaluateReport) -> EvaluateReport:
                 mean_ssim=item.mean_ssim,
             )
             for item in message.stability
+        ],
+        autoattack=[
+            AutoAttackResult(
+                eps=result.eps,
+                robust_accuracy=result.robust_accuracy,
+                onnx_robust_accuracy=result.onnx_robust_accuracy,
+                stages=[
+                    AutoAttackStage(
+                        attack=attack_method_name(stage.attack),
+                        attacked=stage.attacked,
+                        broken=stage.broken,
+                        robust_accuracy=stage.robust_accuracy,
+                    )
+                    for stage in result.stages
+                ],
+                robust=list(result.robust),
+                broken_by=[attack_method_name(m) if m else None for m in result.broken_by],
+            )
+            for result in message.autoattack
         ],
     )
 

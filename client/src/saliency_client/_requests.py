@@ -208,26 +208,43 @@ def evaluate_request(
     attacks: Mapping[str, Params] | Sequence[str],
     epsilons: Sequence[float],
     stability_methods: Sequence[str],
+    autoattack: bool | Mapping[str, Params] | Sequence[str] = False,
+    autoattack_epsilons: Sequence[float] = (),
 ) -> pb.EvaluateRequest:
-    """Build an EvaluateRequest; `attacks` names attacks, optionally mapped to their params."""
+    """Build an EvaluateRequest; `attacks` names attacks, optionally mapped to their params.
+
+    `autoattack`: True for AutoAttack's standard four attacks, or the ensemble's attacks in
+    order (names, or names mapped to their params); False for none.
+    """
     protos = images_to_proto(images)
     true_labels = _per_image(labels, len(protos), "labels")
-    attack_params: Mapping[str, Params] = (
-        attacks if isinstance(attacks, Mapping) else {name: {} for name in attacks}
-    )
-    return pb.EvaluateRequest(
+    request = pb.EvaluateRequest(
         model=model,
         items=[
             pb.LabelledImage(image=image, label=_int(label, f"labels[{index}]"))
             for index, (image, label) in enumerate(zip(protos, true_labels, strict=True))
         ],
-        attacks=[
-            pb.AttackSpec(method=attack_method(name), params=params_to_proto(params))
-            for name, params in attack_params.items()
-        ],
+        attacks=_attack_specs(attacks),
         epsilons=[_float(eps, "epsilons") for eps in epsilons],
         stability_methods=[explain_method(name) for name in stability_methods],
     )
+    if autoattack is not False:
+        request.autoattack.SetInParent()
+        request.autoattack.attacks.extend(_attack_specs(() if autoattack is True else autoattack))
+        request.autoattack.epsilons.extend(
+            _float(eps, "autoattack_epsilons") for eps in autoattack_epsilons
+        )
+    return request
+
+
+def _attack_specs(attacks: Mapping[str, Params] | Sequence[str]) -> list[pb.AttackSpec]:
+    attack_params: Mapping[str, Params] = (
+        attacks if isinstance(attacks, Mapping) else {name: {} for name in attacks}
+    )
+    return [
+        pb.AttackSpec(method=attack_method(name), params=params_to_proto(params))
+        for name, params in attack_params.items()
+    ]
 
 
 def explain_stream_request(job: ExplainJob) -> pb.ExplainStreamRequest:

@@ -192,15 +192,18 @@ class AsyncSaliencyClient:
         labels: Sequence[int],
         *,
         model: str,
-        attacks: Mapping[str, Params] | Sequence[str],
-        epsilons: Sequence[float],
+        attacks: Mapping[str, Params] | Sequence[str] = (),
+        epsilons: Sequence[float] = (),
         stability_methods: Sequence[str] = (),
+        autoattack: bool | Mapping[str, Params] | Sequence[str] = False,
+        autoattack_epsilons: Sequence[float] = (),
         progress: ProgressCallback | None = None,
     ) -> EvaluateReport:
         """See `SaliencyClient.evaluate`."""
         request = evaluate_request(
             images, labels, model=model, attacks=attacks, epsilons=epsilons,
-            stability_methods=stability_methods,
+            stability_methods=stability_methods, autoattack=autoattack,
+            autoattack_epsilons=autoattack_epsilons,
         )
         report: EvaluateReport = await self._report("Evaluate", request, progress)
         return report

@@ -193,6 +193,11 @@ def _parser() -> argparse.ArgumentParser:
                           metavar="LIST", help="comma-separated budgets, e.g. 0,2/255,8/255")
     evaluate.add_argument("--stability", action="append", default=[], metavar="METHOD",
                           help="a map whose stability under the attack is measured")
+    evaluate.add_argument("--autoattack", action="store_true",
+                          help="also robust accuracy under AutoAttack (apgd_ce, apgd_t, fab_t, "
+                          "square in turn; set their parameters with --param METHOD.NAME=VALUE)")
+    evaluate.add_argument("--autoattack-eps", type=numbers, metavar="LIST",
+                          help="the eps of --autoattack (default: the largest --eps)")
     evaluate.add_argument("--plot", metavar="PNG", help="draw accuracy against eps")
     params(evaluate)
     assess = command("assess", _assess_cli.run, "judge methods' maps of images by metrics")

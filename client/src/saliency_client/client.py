@@ -247,9 +247,11 @@ class SaliencyClient:
         labels: Sequence[int],
         *,
         model: str,
-        attacks: Mapping[str, Params] | Sequence[str],
-        epsilons: Sequence[float],
+        attacks: Mapping[str, Params] | Sequence[str] = (),
+        epsilons: Sequence[float] = (),
         stability_methods: Sequence[str] = (),
+        autoattack: bool | Mapping[str, Params] | Sequence[str] = False,
+        autoattack_epsilons: Sequence[float] = (),
         progress: ProgressCallback | None = None,
     ) -> EvaluateReport:
         """Measure robustness over a labelled batch; the client's `timeout` bounds the whole run.
@@ -261,6 +263,10 @@ class SaliencyClient:
             attacks: attack names, or names mapped to their parameters.
             epsilons: the ε at which accuracy under each attack is measured.
             stability_methods: explanation methods whose maps' stability is measured.
+            autoattack: also robust accuracy under an ensemble, an image counting only if every
+                attack fails: True for AutoAttack's standard four (APGD-CE, APGD-T, FAB-T,
+                Square), or the attacks in order (names, or names mapped to their params).
+            autoattack_epsilons: the ε of the ensemble; empty: the largest of `epsilons`.
             progress: called with (fraction done, stage) as the server reports progress.
 
         Raises:
@@ -268,7 +274,8 @@ class SaliencyClient:
         """
         request = evaluate_request(
             images, labels, model=model, attacks=attacks, epsilons=epsilons,
-            stability_methods=stability_methods,
+            stability_methods=stability_methods, autoattack=autoattack,
+            autoattack_epsilons=autoattack_epsilons,
         )
         report: EvaluateReport = self._report("Evaluate", request, progress)
         return report

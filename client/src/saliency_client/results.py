@@ -188,12 +188,40 @@ class SaliencyStability:
 
 
 @dataclass(frozen=True)
+class AutoAttackStage:
+    """One attack of an ensemble: images it ran on (those still correct), those it broke, and
+    the accuracy after it and every attack before it."""
+
+    attack: str
+    attacked: int
+    broken: int
+    robust_accuracy: float
+
+
+@dataclass(frozen=True)
+class AutoAttackResult:
+    """Robust accuracy under an ensemble at one ε: an image counts only if every attack failed.
+
+    `robust` and `broken_by` are per image, in request order; `broken_by` is None where no
+    attack broke the image (robust, or already misclassified clean).
+    """
+
+    eps: float
+    robust_accuracy: float
+    onnx_robust_accuracy: float
+    stages: list[AutoAttackStage]
+    robust: list[bool]
+    broken_by: list[str | None]
+
+
+@dataclass(frozen=True)
 class EvaluateReport:
-    """A robustness report over a labelled batch."""
+    """A robustness report over a labelled batch; `autoattack` has one result per ε asked."""
 
     clean_accuracy: float
     curves: list[AccuracyCurve]
     stability: list[SaliencyStability]
+    autoattack: list[AutoAttackResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True, eq=False)

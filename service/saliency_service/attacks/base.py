@@ -44,7 +44,9 @@ class AttackSpec:
     `passes(params)` prices one image in forward+backward passes (operations/cost.py);
     `autocast`: its result survives mixed precision (L∞ attacks keep only the gradient's sign);
     `forward_only`: a black-box attack, which queries the model's scores and needs no gradient,
-    so it also runs on models served from an ONNX file alone.
+    so it also runs on models served from an ONNX file alone (and on ONNX Runtime where that
+    is faster); `min_classes`: the fewest classes its loss needs (APGD-T's DLR reads the
+    fourth-highest logit).
     """
 
     name: str
@@ -55,6 +57,7 @@ class AttackSpec:
     passes: Callable[[Mapping[str, object]], float] = steps_passes
     autocast: bool = False
     forward_only: bool = False
+    min_classes: int = 1
 
     @property
     def eps(self) -> Param | None:

@@ -54,9 +54,33 @@ def pgd(
             images.shape[1:], generator=generator, device=images.device, dtype=images.dtype
         )
         start = (images + per_image(eps) * (2 * unit - 1)).clamp(0, 1)
-    adversarial = iterate_linf(
+    adversarial = pgd_from(model, images, labels, targets=targets, start=start, eps=eps,
+                           alpha=alpha, steps=steps, early_stop=early_stop)
+    return AttackOutput(adversarial, eps=eps)
+
+
+def pgd_from(
+    model: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    targets: Tensor | None,
+    start: Tensor,
+    eps: Tensor,
+    alpha: float | Tensor,
+    steps: int,
+    early_stop: bool = False,
+) -> Tensor:
+    """PGD's iteration from a given start in the ε-ball, for callers that draw their own starts
+    (adversarial training draws a different one for every image and step).
+
+    Shape:
+        images, start: (N, C, H, W) in [0, 1]; labels, targets, eps: (N,); alpha: () or (N,).
+        Returns the adversarial images (N, C, H, W) in [0, 1].
+    """
+    return iterate_linf(
         model,
-        images,
+        images.detach(),
         labels,
         targets,
         start=start,
@@ -65,7 +89,6 @@ def pgd(
         steps=torch.full_like(labels, steps),
         early_stop=early_stop,
     )
-    return AttackOutput(adversarial, eps=eps)
 
 
 PGD = AttackSpec(

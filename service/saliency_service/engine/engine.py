@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 
 import torch
@@ -15,17 +14,12 @@ from saliency_service.engine.memory import memory_readings
 from saliency_service.engine.pool import Instance, WorkerPool
 from saliency_service.engine.precision import Precision
 from saliency_service.engine.runner import RunSettings
-from saliency_service.engine.timing import (
-    PassTimes,
-    measure_forward_seconds,
-    measure_row_seconds,
-)
+from saliency_service.engine.timing import PassTimes, measure_row_seconds
 from saliency_service.errors import SaliencyError
 from saliency_service.metrics import Metrics
 from saliency_service.models.loading import LoadedModel
 
 MiB = 1 << 20
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +56,9 @@ class Engine:
                 metrics.device_memory.labels(name, kind).set_function(read)
         times = PassTimes()
         for model in models:
-            await _warm_up_all(pool, times, model.key, pool.instances(model.key))
+            for instance in pool.instances(model.key):
+                seconds = await pool.compute(instance.plain.device, _warm_up, pool, instance)
+                times.set(model.key, instance.plain.device, seconds)
         settings = RunSettings(
             precision=Precision.named(config.autocast),
             times=times,
@@ -82,8 +78,10 @@ class Engine:
         (on the device threads, beside the batches running there), then put it in service.
         Until this returns the engine runs nothing on it, so a request never meets it cold."""
         instances = await asyncio.to_thread(self.pool.build, model)
-        built = [i for each in instances.values() for i in each]
-        await _warm_up_all(self.pool, self.times, model.key, built)
+        for instance in (i for built in instances.values() for i in built):
+            device = instance.plain.device
+            seconds = await self.pool.compute(device, _warm_up, self.pool, instance)
+            self.times.set(model.key, device, seconds)
         self.pool.publish(model, instances)
 
     def remove_model(self, key: str) -> None:
@@ -99,40 +97,6 @@ class Engine:
         """Answer what is still queued, finish running batches, stop the threads."""
         await self.batcher.close()
         self.pool.shutdown()
-
-
-async def _warm_up_all(
-    pool: WorkerPool, times: PassTimes, key: str, instances: list[Instance]
-) -> None:
-    """Warm every instance up on its device's threads, measuring pass times, and send each
-    device's forward-only work to ONNX Runtime where it measured faster than torch there."""
-    onnx_on: dict[str, bool] = {}
-    for instance in instances:
-        device = instance.plain.device
-        seconds = await pool.compute(device, _warm_up, pool, instance)
-        times.set(key, device, seconds)
-        if str(device) not in onnx_on:
-            onnx_on[str(device)] = await pool.compute(device, _onnx_is_faster, instance)
-        if onnx_on[str(device)]:
-            instance.run_forward_passes_on_onnx()
-
-
-def _onnx_is_faster(instance: Instance) -> bool:
-    """Whether a forward pass of FORWARD_ROWS rows runs faster on the model's ONNX Runtime
-    session than on the replica forward-only work would otherwise use (folded batch norms)."""
-    model = instance.folded
-    if model.forward_only:  # the classifier is ONNX Runtime already
-        return False
-    shape = (model.config.channels, model.config.height, model.config.width)
-    torch_seconds = measure_forward_seconds(model.classifier, shape, model.device)
-    onnx_seconds = measure_forward_seconds(model.onnx_module(), shape, model.device)
-    log.info(
-        "%s on %s: forward passes %.2f ms/row in torch, %.2f ms/row in ONNX Runtime; "
-        "black-box methods use %s",
-        model.config.name, model.device, 1000 * torch_seconds, 1000 * onnx_seconds,
-        "ONNX Runtime" if onnx_seconds < torch_seconds else "torch",
-    )  # fmt: skip
-    return onnx_seconds < torch_seconds
 
 
 def _warm_up(pool: WorkerPool, instance: Instance) -> float:

@@ -13,7 +13,7 @@ kept on the host.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -71,19 +71,17 @@ class _PeakTracker:
 
 @contextmanager
 def pass_guard(
-    model: nn.Module,
+    models: Sequence[nn.Module],
     name: str,
     memory: DeviceMemory,
     before_pass: Callable[[int, bool], None],
     *,
     channels_last: bool,
-    also: nn.Module | None = None,
 ) -> Iterator[PassStats]:
-    """Install the pre-forward hook on `model` (model `name`) for the `with` block.
+    """Install the pre-forward hook on `models` (model `name`'s torch classifier, and its ONNX
+    Runtime one where black-box attacks use it) for the `with` block.
 
     `before_pass(rows, with_gradients)` runs before every pass and may raise to stop it.
-    `also`: a second module the batch's passes may run on (the replica's ONNX Runtime module,
-    which takes its input as it is).
     """
     stats = PassStats()
     tracker = _PeakTracker(memory, name) if memory.device.type == "cuda" else None
@@ -103,14 +101,7 @@ def pass_guard(
             return (_ToChannelsLast.apply(images), *args[1:])
         return None
 
-    def before_other(module: nn.Module, args: tuple[Any, ...]) -> None:
-        rows = len(args[0])
-        before_pass(rows, False)
-        stats.weighted_rows += rows * FORWARD_ONLY_SHARE
-
-    handles = [model.register_forward_pre_hook(before_forward)]
-    if also is not None:
-        handles.append(also.register_forward_pre_hook(before_other))
+    handles = [model.register_forward_pre_hook(before_forward) for model in models]
     try:
         yield stats
     finally:

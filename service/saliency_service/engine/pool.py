@@ -29,6 +29,7 @@ from saliency_service.models.classifier import Classifier
 from saliency_service.models.config import ModelConfig
 from saliency_service.models.exported import load_exported_program
 from saliency_service.models.loading import LoadedModel
+from saliency_service.models.onnx_only import ort_classifier
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,22 +46,23 @@ def visible_devices(setting: str) -> list[torch.device]:
 
 
 def replicate(
-    model: LoadedModel,
-    device: torch.device,
-    channels_last: bool,
-    *,
-    fold: bool = False,
-    onnx_forward: bool = False,
+    model: LoadedModel, device: torch.device, channels_last: bool, *, fold: bool = False
 ) -> LoadedModel:
-    """A private copy of `model`'s torch classifier on `device` (ONNX Runtime's session is
-    shared); with `onnx_forward`, forward-only work runs on that session."""
+    """A private copy of `model`'s torch classifier on `device` (ONNX Runtime's is shared).
+
+    On a CPU, forward passes alone run faster on ONNX Runtime than on torch (bench/README.md,
+    `ort_vs_torch.py` and `square_ort.py`), so there the copy's `forward` is the session.
+    """
     classifier = _copy_classifier(model).to(device)
     if fold:
         fold_batch_norms(classifier)
     if channels_last:
         classifier = classifier.to(memory_format=torch.channels_last)
-    forward = model.onnx_module() if onnx_forward else None
-    return dataclasses.replace(model, classifier=classifier, device=device, forward_module=forward)
+    forward = None
+    if device.type == "cpu" and not model.forward_only:
+        config = model.config
+        forward = ort_classifier(model.onnx, config.channels, f"{config.name} (ONNX Runtime)")
+    return dataclasses.replace(model, classifier=classifier, device=device, forward=forward)
 
 
 def _copy_classifier(model: LoadedModel) -> Classifier:
@@ -85,28 +87,11 @@ class Instance:
     folded: LoadedModel
 
     @classmethod
-    def of(
-        cls,
-        model: LoadedModel,
-        device: torch.device,
-        channels_last: bool,
-        *,
-        onnx_forward: bool = False,
-    ) -> Instance:
+    def of(cls, model: LoadedModel, device: torch.device, channels_last: bool) -> Instance:
         return cls(
-            replicate(model, device, channels_last, onnx_forward=onnx_forward),
-            replicate(model, device, channels_last, fold=True, onnx_forward=onnx_forward),
+            replicate(model, device, channels_last),
+            replicate(model, device, channels_last, fold=True),
         )
-
-    @property
-    def onnx_forward(self) -> bool:
-        """Whether forward-only work runs on ONNX Runtime's session (the warm-up's choice)."""
-        return self.plain.forward_module is not None
-
-    def run_forward_passes_on_onnx(self) -> None:
-        """Send forward-only work to the model's ONNX Runtime session from now on."""
-        for replica in (self.plain, self.folded):
-            replica.forward_module = replica.onnx_module()
 
 
 @dataclass
@@ -255,12 +240,7 @@ class WorkerPool:
         if key not in self._masters:
             return  # removed while this batch ran: nothing will run on it again
         if rebuild:
-            instance = Instance.of(
-                self._masters[key],
-                slot.device,
-                self.channels_last,
-                onnx_forward=instance.onnx_forward,
-            )
+            instance = Instance.of(self._masters[key], slot.device, self.channels_last)
         self._free[(key, str(slot.device))].append(instance)
 
     async def compute(

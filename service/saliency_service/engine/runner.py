@@ -28,7 +28,7 @@ from saliency_service.engine.guard import pass_guard
 from saliency_service.engine.memory import is_out_of_memory
 from saliency_service.engine.pool import Slot
 from saliency_service.engine.precision import Precision
-from saliency_service.engine.timing import FORWARD_ONLY_SHARE, PassTimes
+from saliency_service.engine.timing import PassTimes
 from saliency_service.engine.work import Job, WorkItem
 from saliency_service.errors import Overloaded, SaliencyError
 
@@ -124,16 +124,12 @@ class _Run:
             return None
         slot, config = self.slot, self.slot.model.config
         shape = (config.channels, config.height, config.width)
-        gradients = not slot.model.forward_only
-        classifier = slot.model.classifier
-        rows = slot.memory.rows_per_pass(self.key, classifier, shape, gradients=gradients)
+        rows = slot.memory.rows_per_pass(
+            self.key, slot.model.classifier, shape, gradients=not slot.model.forward_only
+        )
         by_time = self.settings.times.rows_per_slice(
             self.key, slot.device, self.settings.slice_seconds
         )
-        if self.job.forward_passes:
-            # Both budgets count forward+backward rows; a forward row costs a third of one.
-            rows = int(rows / FORWARD_ONLY_SHARE) if gradients else rows
-            by_time = None if by_time is None else int(by_time / FORWARD_ONLY_SHARE)
         return rows if by_time is None else min(rows, by_time)
 
     def _solve(self, items: list[WorkItem], rows: int | None) -> None:
@@ -168,12 +164,11 @@ class _Run:
         precision = self.settings.precision if autocast is None else Precision.named(autocast)
         with (
             pass_guard(
-                model.classifier,
+                [model.classifier] if model.forward is None else [model.classifier, model.forward],
                 self.key,
                 self.slot.memory,
                 self._before_pass(checkpoint),
                 channels_last=self.slot.channels_last,
-                also=model.forward_module,
             ) as stats,
             precision.context(self.slot.device, self.job.autocast),
         ):

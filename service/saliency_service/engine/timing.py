@@ -22,9 +22,6 @@ FORWARD_ONLY_SHARE = 1 / 3
 # Weight of the newest batch in the moving average.
 SMOOTHING = 0.2
 WARM_UP_ROWS = 2
-# Rows of the forward passes that choose between torch and ONNX Runtime (engine.py): the
-# black-box methods send many rows per pass.
-FORWARD_ROWS = 8
 
 
 def measure_row_seconds(
@@ -54,26 +51,6 @@ def measure_row_seconds(
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - started
     return seconds / WARM_UP_ROWS / (1.0 if gradients else FORWARD_ONLY_SHARE)
-
-
-def measure_forward_seconds(
-    module: nn.Module, shape: tuple[int, ...], device: torch.device, rows: int = FORWARD_ROWS
-) -> float:
-    """Seconds per row of a forward pass of `rows` rows without gradients: the second of two.
-
-    Shape:
-        shape: one input row, (C, H, W).
-    """
-    inputs = torch.rand(rows, *shape, generator=torch.Generator().manual_seed(0)).to(device)
-    seconds = 0.0
-    with torch.no_grad():
-        for _ in range(2):
-            started = time.perf_counter()
-            module(inputs)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - started
-    return seconds / rows
 
 
 class PassTimes:

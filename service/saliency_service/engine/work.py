@@ -59,9 +59,7 @@ class Job:
     is how many rows a payload sends through the model (an explanation's number of targets), for
     splitting a batch into passes with `chunking="passes"`. `foldable` jobs hook no layer, so
     they may run on the replica whose batch norms are folded into its convolutions; `autocast`
-    jobs tolerate mixed precision when the server turns it on (the method's record says so);
-    `forward_passes` jobs run forward passes without gradients, so a pass may hold three times
-    the rows of a gradient pass within the same memory budget and slice.
+    jobs tolerate mixed precision when the server turns it on (the method's record says so).
     """
 
     key: BatchKey
@@ -70,7 +68,6 @@ class Job:
     rows: Callable[[Any], int] = field(default=lambda _payload: 1)
     foldable: bool = False
     autocast: bool = False
-    forward_passes: bool = False
 
 
 @dataclass(eq=False)

@@ -10,10 +10,12 @@ from torch import nn
 
 from saliency_service.models.shapes_cnn import ShapesCNN
 from saliency_service.models.timm_models import build_timm
+from saliency_service.models.tiny_cnn import TinyCNN
 from saliency_service.models.toml_fields import ModelConfigError
 
 BUILTIN: dict[str, Callable[[int], nn.Module]] = {
-    "shapes_cnn": lambda num_classes: ShapesCNN(num_classes=num_classes)
+    "shapes_cnn": lambda num_classes: ShapesCNN(num_classes=num_classes),
+    "tiny_cnn": lambda num_classes: TinyCNN(num_classes=num_classes),
 }
 
 

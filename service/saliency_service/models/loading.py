@@ -35,9 +35,8 @@ class LoadedModel:
     `key` names this load of this version in the engine (a model replaced by a new load of the
     same version gets a new key, so work planned on the old one still runs on the old one).
     `forward_only`: an ONNX-only model, whose classifier runs ONNX Runtime and has no gradients.
-    `forward_module`: what forward-only work (black-box explanations) runs its passes on: the
-    ONNX Runtime session (`onnx_module`) where the engine measured it faster than torch on
-    this replica's device, else None (the classifier).
+    `forward`: where set, a classifier for forward passes alone that computes them faster than
+    `classifier` (ONNX Runtime on a CPU); black-box attacks query it.
     """
 
     config: ModelConfig
@@ -51,15 +50,10 @@ class LoadedModel:
     key: str = ""
     revision: str = ""
     loaded_at: float = 0.0
-    forward_module: nn.Module | None = None
+    forward: Classifier | None = None
 
     def __post_init__(self) -> None:
         self.key = self.key or self.config.name
-
-    def onnx_module(self) -> nn.Module:
-        """A new module running this model's ONNX Runtime session: pixels in [0, 1] to logits,
-        forward passes only (a new one per replica, so that each replica's hooks are its own)."""
-        return OrtNetwork(self.onnx.logits, f"the ONNX export of model {self.config.name!r}")
 
     @property
     def forward_only(self) -> bool:
@@ -141,8 +135,7 @@ def _load_onnx_only(config: ModelConfig, device: torch.device) -> LoadedModel:
     """An ONNX-only model: ONNX Runtime behind the pixel-space classifier; no layers."""
     assert config.onnx is not None
     onnx = OnnxClassifier(read_onnx(config.onnx), device, config.mean, config.std)
-    source = f"the model served from its ONNX file {config.onnx.name!r} only"
-    network = OrtNetwork(onnx.run, source)
+    network = OrtNetwork(onnx.run, config.onnx.name)
     classifier = Classifier(network, config.mean, config.std).eval().to(device)
     _check_outputs(config, classifier.cpu())
     classifier.to(device)

@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.errors import UnsupportedMethod
+from saliency_service.models.classifier import Classifier
+from saliency_service.models.onnx_runtime import OnnxClassifier
 from saliency_service.models.sources import SourceDefaults
 from saliency_service.models.toml_fields import ModelConfigError
 
@@ -97,8 +99,8 @@ class OrtNetwork(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         if torch.is_grad_enabled() and images.requires_grad:
             raise UnsupportedMethod(
-                f"{self.source} runs on ONNX Runtime, which computes forward passes, not "
-                "gradients"
+                f"the model is served from its ONNX file {self.source!r} only: ONNX Runtime "
+                "computes forward passes, not gradients"
             )
         array = images.detach().float().cpu().numpy()
         logits = np.asarray(self.run(array), dtype=np.float32)
@@ -106,3 +108,14 @@ class OrtNetwork(nn.Module):
 
     def __deepcopy__(self, memo: dict[int, Any]) -> OrtNetwork:
         return OrtNetwork(self.run, self.source)
+
+
+def ort_classifier(onnx: OnnxClassifier, channels: int, source: str) -> Classifier:
+    """ONNX Runtime as a pixel-space classifier: pixels in [0, 1] in, logits out.
+
+    `onnx.logits` normalises (or the export holds the normalisation), so the wrapper's own is
+    the identity. Forward-only work that runs faster on ONNX Runtime than on torch (Square's
+    thousands of queries on a CPU) calls the model through it, hooked like any replica.
+    """
+    network = OrtNetwork(onnx.logits, source)
+    return Classifier(network, [0.0] * channels, [1.0] * channels).eval()

@@ -99,12 +99,17 @@ def plan_attack(
     """Check everything about the request that is not one image's.
 
     Raises:
-        UnsupportedMethod: the server has no such attack.
+        UnsupportedMethod: the server has no such attack, or the model has too few classes for it.
         InvalidRequest: a parameter is unknown or out of range; a target mode the attack
             cannot follow.
     """
     spec, params = resolve_attack(call.method, call.params)
     check_forward_only(model, spec.name, spec.forward_only, "attack")
+    if model.config.num_classes < spec.min_classes:
+        raise UnsupportedMethod(
+            f"attack {spec.name!r} needs a model with at least {spec.min_classes} classes; "
+            f"model {model.config.name!r} has {model.config.num_classes}"
+        )
     return AttackPlan(model, spec, params, row_seconds, max_pixels)
 
 

@@ -67,7 +67,9 @@ def attack(
         own["eps"] = torch.tensor(
             [default_eps if item.eps is None else item.eps for item in items], device=device
         )
-    output = spec.function(model.classifier, images, labels, targets=targets, **own)
+    # Black-box attacks query the faster forward-only classifier where there is one.
+    network = model.forward if spec.forward_only and model.forward is not None else model.classifier
+    output = spec.function(network, images, labels, targets=targets, **own)
     adversarial = output.adversarial.detach()
     used_eps = output.eps if output.eps is not None else own.get("eps")
 

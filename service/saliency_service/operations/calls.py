@@ -78,8 +78,18 @@ class AttackCall:
 
 
 @dataclass(frozen=True)
+class EnsembleCall:
+    """Robust accuracy under attacks run in turn (AutoAttack's four when `attacks` is empty), at
+    each of `epsilons` (the report's largest ε when empty)."""
+
+    attacks: list[tuple[str, Params]] = field(default_factory=list)
+    epsilons: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class EvaluateCall:
-    """A robustness report: accuracy under each attack at each ε, and map stability."""
+    """A robustness report: accuracy under each attack at each ε, map stability, and robust
+    accuracy under an ensemble (`autoattack`)."""
 
     model: str
     images: list[ImageInput]
@@ -88,6 +98,7 @@ class EvaluateCall:
     epsilons: list[float]
     stability_methods: list[str] = field(default_factory=list)
     version: str = ""
+    autoattack: EnsembleCall | None = None
 
 
 @dataclass(frozen=True)

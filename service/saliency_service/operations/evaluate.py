@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -32,6 +33,12 @@ from saliency_service.operations.calls import (
     EvaluateCall,
     ExplainCall,
     ExplainItem,
+)
+from saliency_service.operations.ensemble import (
+    EnsemblePlan,
+    EnsembleResult,
+    plan_ensemble,
+    run_ensembles,
 )
 from saliency_service.operations.explain import ExplainPlan, plan_explain
 from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput
@@ -67,6 +74,7 @@ class Report:
     curves: list[Curve]
     stability: list[Stability]
     model_version: str = ""
+    autoattack: list[EnsembleResult] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,10 +92,12 @@ class EvaluatePlan:
     epsilons: list[float]
     explainers: list[ExplainPlan]
     call: EvaluateCall
+    ensemble: EnsemblePlan | None = None
 
     @property
     def stages(self) -> int:
-        return len(self.attacks) * (len(self.epsilons) + len(self.explainers))
+        ensemble = self.ensemble.stages if self.ensemble else 0
+        return len(self.attacks) * (len(self.epsilons) + len(self.explainers)) + ensemble
 
     def seconds(self) -> float:
         """Estimated device-seconds of the whole report (stability on every image, at most)."""
@@ -98,7 +108,8 @@ class EvaluatePlan:
                 total += plan.price(AttackItem(b"", eps=eps), size).seconds
             for explainer in self.explainers:
                 total += 2 * explainer.price(ExplainItem(b""), size).seconds
-        return total * len(self.call.images)
+        images = len(self.call.images)
+        return total * images + (self.ensemble.seconds(images) if self.ensemble else 0.0)
 
 
 def plan_evaluate(
@@ -110,9 +121,9 @@ def plan_evaluate(
     Raises:
         InvalidRequest, UnsupportedMethod, InvalidLayer: what is wrong, before any work.
     """
-    if not call.attacks:
-        raise InvalidRequest("an evaluation needs at least one attack")
-    if not 1 <= len(call.epsilons) <= MAX_EPSILONS:
+    if not call.attacks and call.autoattack is None:
+        raise InvalidRequest("an evaluation needs at least one attack, or autoattack")
+    if call.attacks and not 1 <= len(call.epsilons) <= MAX_EPSILONS:
         raise InvalidRequest(f"give 1 to {MAX_EPSILONS} epsilons, got {len(call.epsilons)}")
     attacks = []
     for method, params in call.attacks:
@@ -134,7 +145,8 @@ def plan_evaluate(
     for index, label in enumerate(call.labels):
         if not 0 <= label < classes:
             raise InvalidRequest(f"image {index}: label {label} is not in 0..{classes - 1}")
-    return EvaluatePlan(model, attacks, list(call.epsilons), explainers, call)
+    ensemble = plan_ensemble(model, call.autoattack, call.epsilons, row_seconds, max_pixels)
+    return EvaluatePlan(model, attacks, list(call.epsilons), explainers, call, ensemble)
 
 
 async def evaluate(
@@ -171,6 +183,8 @@ class Evaluation:
     # Per attack of the plan, in order: its name and, per ε, every image's outcome.
     attacks: list[tuple[str, list[tuple[float, list[AttackOutcome]]]]]
     stability: list[Stability]
+    # The ensemble's result at each of its ε (robust only where every attack failed).
+    ensemble: list[EnsembleResult] = field(default_factory=list)
 
     def report(self, labels: Sequence[int], model_version: str) -> Report:
         curves = [
@@ -182,7 +196,8 @@ class Evaluation:
             )
             for name, runs in self.attacks
         ]
-        return Report(_share(self.clean, labels), curves, self.stability, model_version)
+        return Report(_share(self.clean, labels), curves, self.stability, model_version,
+                      self.ensemble)
 
 
 async def evaluate_pixels(
@@ -197,7 +212,7 @@ async def evaluate_pixels(
     of this function)."""
     evaluation = Evaluation([], [], [])
     stage = 0
-    strongest_eps = max(plan.epsilons)
+    strongest_eps = max(plan.epsilons, default=math.nan)
     for attack in plan.attacks:
         strongest: list[AttackOutcome] = []
         runs: list[tuple[float, list[AttackOutcome]]] = []
@@ -213,11 +228,22 @@ async def evaluate_pixels(
         for explainer in plan.explainers:
             what = f"{explainer.spec.name} stability under {attack.spec.name}"
             yield Progress(stage / plan.stages, what)
-            stability = await _stability(
-                explainer, runner, caller, pixels, strongest, attack.spec.name
-            )
+            stability = await _stability(explainer, runner, caller, pixels, strongest,
+                                         attack.spec.name)
             stability.eps = strongest_eps
             evaluation.stability.append(stability)
+            stage += 1
+
+    def attack_rows(attack: AttackPlan, rows: list[int], eps: float) -> Any:
+        return _attack(attack, runner, caller, [pixels[i] for i in rows],
+                       [labels[i] for i in rows], eps)
+
+    async for message in run_ensembles(plan.ensemble, labels, attack_rows):
+        if isinstance(message, EnsembleResult):
+            evaluation.ensemble.append(message)
+            evaluation.clean = evaluation.clean or message.clean_predictions
+        else:
+            yield Progress(stage / plan.stages, message)
             stage += 1
     yield Progress(1.0, "done")
     yield evaluation
@@ -235,27 +261,17 @@ def _decode_all(plan: EvaluatePlan, max_pixels: int) -> list[torch.Tensor]:
     return pixels
 
 
-async def _attack(
-    plan: AttackPlan,
-    runner: RequestRunner,
-    caller: Caller,
-    pixels: Sequence[torch.Tensor],
-    labels: Sequence[int],
-    eps: float,
-) -> list[AttackOutcome]:
+async def _attack(plan: AttackPlan, runner: RequestRunner, caller: Caller,
+                  pixels: Sequence[torch.Tensor], labels: Sequence[int],
+                  eps: float) -> list[AttackOutcome]:
     items = [AttackInput(p, label, None, eps) for p, label in zip(pixels, labels, strict=True)]
     seconds = plan.price(AttackItem(b"", eps=eps), (1, 1)).seconds
     return computed(await runner.batch(plan.job, items, [seconds] * len(items), caller))
 
 
-async def _stability(
-    plan: ExplainPlan,
-    runner: RequestRunner,
-    caller: Caller,
-    pixels: Sequence[torch.Tensor],
-    outcomes: Sequence[AttackOutcome],
-    attack: str,
-) -> Stability:
+async def _stability(plan: ExplainPlan, runner: RequestRunner, caller: Caller,
+                     pixels: Sequence[torch.Tensor], outcomes: Sequence[AttackOutcome],
+                     attack: str) -> Stability:
     """Maps of the class predicted before and after, for the images the attack flipped."""
     result = Stability(plan.spec.name, attack, math.nan)
     flipped = [(i, o) for i, o in enumerate(outcomes) if o.label_before != o.label_after_torch]

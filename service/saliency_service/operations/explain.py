@@ -88,7 +88,6 @@ class ExplainPlan:
             rows=lambda item: cast(ExplainInput, item).rows,
             foldable=not spec.hooks_layer,
             autocast=spec.autocast,
-            forward_passes=spec.takes_forward,
         )
 
     def image(self, item: ExplainItem) -> ImageInput:

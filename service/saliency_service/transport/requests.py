@@ -24,6 +24,7 @@ from saliency_service.operations.calls import (
     AttackCall,
     AttackItem,
     Caller,
+    EnsembleCall,
     EvaluateCall,
     ExplainCall,
     ExplainItem,
@@ -105,6 +106,16 @@ def evaluate(request: pb.EvaluateRequest) -> EvaluateCall:
     for eps in request.epsilons:
         if not math.isfinite(eps):
             raise InvalidRequest("every ε must be a finite number")
+    autoattack = None
+    if request.HasField("autoattack"):
+        options = request.autoattack
+        for eps in options.epsilons:
+            if not math.isfinite(eps):
+                raise InvalidRequest("every autoattack ε must be a finite number")
+        autoattack = EnsembleCall(
+            [(attack_method(a.method), params(a.params)) for a in options.attacks],
+            list(options.epsilons),
+        )
     return EvaluateCall(
         model=request.model,
         images=[image(item.image, i) for i, item in enumerate(request.items)],
@@ -113,6 +124,7 @@ def evaluate(request: pb.EvaluateRequest) -> EvaluateCall:
         epsilons=list(request.epsilons),
         stability_methods=[explain_method(m) for m in request.stability_methods],
         version=request.model_version,
+        autoattack=autoattack,
     )
 
 

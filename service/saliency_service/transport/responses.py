@@ -22,6 +22,7 @@ from saliency_service.operations.lifecycle import Change
 from saliency_service.operations.predict import ClassScore
 from saliency_service.operations.service import Catalogue, Limits
 from saliency_service.params import Param, ParamValue
+from saliency_service.transport.ensemble_responses import autoattack_result
 from saliency_service.transport.status import code_of
 
 T = TypeVar("T")
@@ -246,6 +247,7 @@ def evaluate_report(report: Report) -> pb.EvaluateReport:
             )
             for s in report.stability
         ],
+        autoattack=[autoattack_result(r) for r in report.autoattack],
     )
 
 

@@ -28,6 +28,11 @@ QUICK: dict[str, dict[str, Any]] = {
     "cw_l2": {"steps": 20, "lr": 0.05},
     "minimal_epsilon": {"steps": 3, "max_eps": 16 / 255, "precision": 2 / 255},
     "simba": {"steps": 200},
+    "apgd_ce": {"steps": 5},
+    "apgd_t": {"steps": 5, "target_count": 3},
+    "fab_t": {"steps": 5, "target_count": 3},
+    "square": {"queries": 100},
+    "autoattack": {"steps": 5, "target_count": 3, "queries": 100},
 }
 
 

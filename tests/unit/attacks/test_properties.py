@@ -13,10 +13,11 @@ from torch.nn import functional as F
 
 from tests.unit.attacks.conftest import predictions, random_images, run_attack
 
+AUTOATTACK_FAMILY = ("apgd_ce", "apgd_t", "fab_t", "square", "autoattack")
 # Attacks whose budget is the shared L∞ ε parameter.
 LINF_BUDGET = tuple(name for name, spec in ATTACKS.items() if spec.eps is LINF_EPS)
 # Attacks that return an image unchanged when they cannot make it succeed.
-SUCCESS_OR_NOTHING = ("cw_l2",)
+SUCCESS_OR_NOTHING = ("cw_l2", *AUTOATTACK_FAMILY)
 # Different budgets per image, so a mix-up between rows would show.
 EPS = torch.tensor([2 / 255, 4 / 255, 8 / 255, 16 / 255, 3 / 255, 6 / 255])
 

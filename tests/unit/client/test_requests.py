@@ -120,7 +120,8 @@ def test_every_enum_value_has_a_short_name_that_maps_back() -> None:
 def test_unknown_method_lists_the_valid_names() -> None:
     with pytest.raises(InvalidArgument, match="unknown explain method 'nope'; valid: attention, "):
         _explain(method="nope")
-    with pytest.raises(InvalidArgument, match="unknown attack method 'nope'; valid: bim, cw_l2, "):
+    with pytest.raises(InvalidArgument,
+                       match="unknown attack method 'nope'; valid: apgd_ce, apgd_t, autoattack, "):
         _attack(method="nope")
 
 

@@ -58,6 +58,11 @@ class AttackMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATTACK_METHOD_DEEPFOOL: _ClassVar[AttackMethod]
     ATTACK_METHOD_CW_L2: _ClassVar[AttackMethod]
     ATTACK_METHOD_MINIMAL_EPSILON: _ClassVar[AttackMethod]
+    ATTACK_METHOD_APGD_CE: _ClassVar[AttackMethod]
+    ATTACK_METHOD_APGD_T: _ClassVar[AttackMethod]
+    ATTACK_METHOD_FAB_T: _ClassVar[AttackMethod]
+    ATTACK_METHOD_SQUARE: _ClassVar[AttackMethod]
+    ATTACK_METHOD_AUTOATTACK: _ClassVar[AttackMethod]
     ATTACK_METHOD_SIMBA: _ClassVar[AttackMethod]
 
 class AssessmentMetric(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -121,6 +126,11 @@ ATTACK_METHOD_MI_FGSM: AttackMethod
 ATTACK_METHOD_DEEPFOOL: AttackMethod
 ATTACK_METHOD_CW_L2: AttackMethod
 ATTACK_METHOD_MINIMAL_EPSILON: AttackMethod
+ATTACK_METHOD_APGD_CE: AttackMethod
+ATTACK_METHOD_APGD_T: AttackMethod
+ATTACK_METHOD_FAB_T: AttackMethod
+ATTACK_METHOD_SQUARE: AttackMethod
+ATTACK_METHOD_AUTOATTACK: AttackMethod
 ATTACK_METHOD_SIMBA: AttackMethod
 ASSESSMENT_METRIC_UNSPECIFIED: AssessmentMetric
 ASSESSMENT_METRIC_DELETION: AssessmentMetric
@@ -592,7 +602,7 @@ class AttackSpec(_message.Message):
     def __init__(self, method: _Optional[_Union[AttackMethod, str]] = ..., params: _Optional[_Mapping[str, Value]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods", "priority", "model_version")
+    __slots__ = ("model", "items", "attacks", "epsilons", "stability_methods", "priority", "model_version", "autoattack")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     ATTACKS_FIELD_NUMBER: _ClassVar[int]
@@ -600,6 +610,7 @@ class EvaluateRequest(_message.Message):
     STABILITY_METHODS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AUTOATTACK_FIELD_NUMBER: _ClassVar[int]
     model: str
     items: _containers.RepeatedCompositeFieldContainer[LabelledImage]
     attacks: _containers.RepeatedCompositeFieldContainer[AttackSpec]
@@ -607,7 +618,44 @@ class EvaluateRequest(_message.Message):
     stability_methods: _containers.RepeatedScalarFieldContainer[ExplainMethod]
     priority: int
     model_version: str
-    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ...) -> None: ...
+    autoattack: AutoAttackOptions
+    def __init__(self, model: _Optional[str] = ..., items: _Optional[_Iterable[_Union[LabelledImage, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ..., stability_methods: _Optional[_Iterable[_Union[ExplainMethod, str]]] = ..., priority: _Optional[int] = ..., model_version: _Optional[str] = ..., autoattack: _Optional[_Union[AutoAttackOptions, _Mapping]] = ...) -> None: ...
+
+class AutoAttackOptions(_message.Message):
+    __slots__ = ("attacks", "epsilons")
+    ATTACKS_FIELD_NUMBER: _ClassVar[int]
+    EPSILONS_FIELD_NUMBER: _ClassVar[int]
+    attacks: _containers.RepeatedCompositeFieldContainer[AttackSpec]
+    epsilons: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, attacks: _Optional[_Iterable[_Union[AttackSpec, _Mapping]]] = ..., epsilons: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class AutoAttackStage(_message.Message):
+    __slots__ = ("attack", "attacked", "broken", "robust_accuracy")
+    ATTACK_FIELD_NUMBER: _ClassVar[int]
+    ATTACKED_FIELD_NUMBER: _ClassVar[int]
+    BROKEN_FIELD_NUMBER: _ClassVar[int]
+    ROBUST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    attack: AttackMethod
+    attacked: int
+    broken: int
+    robust_accuracy: float
+    def __init__(self, attack: _Optional[_Union[AttackMethod, str]] = ..., attacked: _Optional[int] = ..., broken: _Optional[int] = ..., robust_accuracy: _Optional[float] = ...) -> None: ...
+
+class AutoAttackResult(_message.Message):
+    __slots__ = ("eps", "robust_accuracy", "onnx_robust_accuracy", "stages", "robust", "broken_by")
+    EPS_FIELD_NUMBER: _ClassVar[int]
+    ROBUST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    ONNX_ROBUST_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    ROBUST_FIELD_NUMBER: _ClassVar[int]
+    BROKEN_BY_FIELD_NUMBER: _ClassVar[int]
+    eps: float
+    robust_accuracy: float
+    onnx_robust_accuracy: float
+    stages: _containers.RepeatedCompositeFieldContainer[AutoAttackStage]
+    robust: _containers.RepeatedScalarFieldContainer[bool]
+    broken_by: _containers.RepeatedScalarFieldContainer[AttackMethod]
+    def __init__(self, eps: _Optional[float] = ..., robust_accuracy: _Optional[float] = ..., onnx_robust_accuracy: _Optional[float] = ..., stages: _Optional[_Iterable[_Union[AutoAttackStage, _Mapping]]] = ..., robust: _Optional[_Iterable[bool]] = ..., broken_by: _Optional[_Iterable[_Union[AttackMethod, str]]] = ...) -> None: ...
 
 class AccuracyCurve(_message.Message):
     __slots__ = ("attack", "epsilons", "accuracy", "onnx_accuracy")
@@ -640,16 +688,18 @@ class SaliencyStability(_message.Message):
     def __init__(self, method: _Optional[_Union[ExplainMethod, str]] = ..., attack: _Optional[_Union[AttackMethod, str]] = ..., eps: _Optional[float] = ..., spearman: _Optional[_Iterable[float]] = ..., ssim: _Optional[_Iterable[float]] = ..., mean_spearman: _Optional[float] = ..., mean_ssim: _Optional[float] = ...) -> None: ...
 
 class EvaluateReport(_message.Message):
-    __slots__ = ("model_version", "clean_accuracy", "curves", "stability")
+    __slots__ = ("model_version", "clean_accuracy", "curves", "stability", "autoattack")
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     CLEAN_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     CURVES_FIELD_NUMBER: _ClassVar[int]
     STABILITY_FIELD_NUMBER: _ClassVar[int]
+    AUTOATTACK_FIELD_NUMBER: _ClassVar[int]
     model_version: str
     clean_accuracy: float
     curves: _containers.RepeatedCompositeFieldContainer[AccuracyCurve]
     stability: _containers.RepeatedCompositeFieldContainer[SaliencyStability]
-    def __init__(self, model_version: _Optional[str] = ..., clean_accuracy: _Optional[float] = ..., curves: _Optional[_Iterable[_Union[AccuracyCurve, _Mapping]]] = ..., stability: _Optional[_Iterable[_Union[SaliencyStability, _Mapping]]] = ...) -> None: ...
+    autoattack: _containers.RepeatedCompositeFieldContainer[AutoAttackResult]
+    def __init__(self, model_version: _Optional[str] = ..., clean_accuracy: _Optional[float] = ..., curves: _Optional[_Iterable[_Union[AccuracyCurve, _Mapping]]] = ..., stability: _Optional[_Iterable[_Union[SaliencyStability, _Mapping]]] = ..., autoattack: _Optional[_Iterable[_Union[AutoAttackResult, _Mapping]]] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
     __slots__ = ("progress", "stage", "report")
