@@ -8,6 +8,7 @@ the README's figures come from `python bench/pointing_game.py`.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -18,7 +19,7 @@ from saliency_service.errors import SaliencyError
 from saliency_service.explainers import EXPLAINERS
 from saliency_service.models.config import read_model_config
 from saliency_service.models.loading import load_model
-from saliency_service.operations.explain import method_params
+from saliency_service.operations.explain_batch import method_arguments
 from saliency_service.params import resolve_params
 
 SEED = 95_001
@@ -28,6 +29,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--methods", nargs="*", default=sorted(EXPLAINERS),
+                        help="the methods to score (default: all)")
     args = parser.parse_args()
     model = load_model(read_model_config(DEMO_REPOSITORY / "shapes"), torch.device("cpu"))
     data = generate(args.images, seed=SEED)
@@ -35,13 +38,14 @@ def main() -> None:
     labels = torch.from_numpy(data.labels)
     centre = np.zeros((64, 64), bool)
     centre[24:40, 24:40] = True
+    print(f"load average {os.getloadavg()}")
     print(f"{args.images} fresh demo images; baseline 'always the image centre': "
           f"{np.mean([m[32, 32] for m in data.masks]):.3f}\n")
     print("| method | pointing game | seconds |\n|---|---|---|")
     for name, spec in EXPLAINERS.items():
-        if spec.image:  # an image, not a map of the input
+        if spec.image or name not in args.methods:  # an image, not a map of the input
             continue
-        params = method_params(model, spec, resolve_params(name, spec.params, {}))
+        params = method_arguments(model, spec, resolve_params(name, spec.params, {}))
         started = time.perf_counter()
         hits = 0
         try:

@@ -182,6 +182,13 @@ def test_onnx_only_model_serves_forward_passes(
     expected = in_process(zoo.Pixels(zoo.shapes_network(), [0.0] * 3, [1.0] * 3).eval(),
                           "occlusion", params, "", picture, 2)
     assert float((got - expected).abs().max() / expected.abs().max()) <= 1e-4
+    # The black-box explanations run on ONNX Runtime alone too.
+    params = {"masks": 16, "cells": 4}
+    got = heatmap(explain(stub, "onnx_only", "rise", params, picture, 2)
+                  .results[0].explanations[0])
+    expected = in_process(zoo.Pixels(zoo.shapes_network(), [0.0] * 3, [1.0] * 3).eval(),
+                          "rise", params, "", picture, 2)
+    assert float((got - expected).abs().max() / expected.abs().max()) <= 1e-4
 
     request = pb.AttackRequest(model="onnx_only", method=pb.ATTACK_METHOD_SIMBA,
                                items=[pb.AttackItem(image=pixels(picture))])

@@ -187,3 +187,36 @@ def test_health_and_reflection(channel) -> None:  # type: ignore[no-untyped-def]
         iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
     names = {s.name for s in response.list_services_response.service}
     assert "saliency.v1.Saliency" in names
+
+
+# Cheap settings: these compare the server with this process, not the methods' quality.
+NEW_METHODS: dict[str, dict[str, object]] = {
+    "lrp": {"composite": "epsilon_gamma_box"},
+    "lime": {"samples": 48, "segmentation": "grid", "segments": 16},
+    "kernel_shap": {"samples": 48, "segmentation": "grid", "segments": 16},
+    "rise": {"masks": 24, "cells": 4},
+    "gradient_shap": {"samples": 4},
+    "feature_ablation": {},  # SLIC superpixels, computed on both sides
+    "shapley_sampling": {"permutations": 2, "segmentation": "grid", "segments": 9},
+}
+
+
+@pytest.mark.parametrize("method", sorted(NEW_METHODS))
+def test_lrp_and_black_box_methods_equal_the_same_function_in_process(  # type: ignore[no-untyped-def]
+    client, batch, local_model, method
+) -> None:
+    from saliency_service.explainers import EXPLAINERS
+
+    assert method in {m.name for m in client.list_methods()}
+    params = NEW_METHODS[method]
+    result = client.explain([batch.images[0]], model=MODEL, method=method, **params)[0]
+    assert result.error is None
+    explanation = result.explanations[0]
+    spec = EXPLAINERS[method]
+    arguments = {p.name: p.default for p in spec.params} | params
+    expected = spec.function(local_model, pixels(batch.images[:1]),
+                             torch.tensor([explanation.target]), **arguments).heatmap[0]
+    # The server may run the forward passes on ONNX Runtime (its warm-up's choice).
+    scale = float(expected.abs().max())
+    assert scale > 0
+    assert float(np.abs(explanation.heatmap - expected.numpy()).max()) <= 1e-3 * scale

@@ -15,8 +15,10 @@ from saliency_service.explainers.cam import CAM
 from saliency_service.explainers.class_model import CLASS_MODEL_VISUALIZATION
 from saliency_service.explainers.deeplift import DEEPLIFT
 from saliency_service.explainers.eigen_cam import EIGEN_CAM
+from saliency_service.explainers.feature_ablation import FEATURE_ABLATION
 from saliency_service.explainers.grad_cam import GRAD_CAM
 from saliency_service.explainers.grad_cam_plus_plus import GRAD_CAM_PLUS_PLUS
+from saliency_service.explainers.gradient_shap import GRADIENT_SHAP
 from saliency_service.explainers.gradients import (
     INPUT_X_GRADIENT,
     SQUARED_GRADIENT,
@@ -26,9 +28,14 @@ from saliency_service.explainers.guided_backprop import DECONVNET, GUIDED_BACKPR
 from saliency_service.explainers.guided_grad_cam import GUIDED_GRAD_CAM
 from saliency_service.explainers.hires_cam import HIRES_CAM
 from saliency_service.explainers.integrated_gradients import INTEGRATED_GRADIENTS
+from saliency_service.explainers.kernel_shap import KERNEL_SHAP
 from saliency_service.explainers.layer_cam import LAYER_CAM
+from saliency_service.explainers.lime import LIME
+from saliency_service.explainers.lrp import LRP
 from saliency_service.explainers.occlusion import OCCLUSION
+from saliency_service.explainers.rise import RISE
 from saliency_service.explainers.score_cam import SCORE_CAM
+from saliency_service.explainers.shapley_sampling import SHAPLEY_SAMPLING
 from saliency_service.explainers.smoothgrad import SMOOTHGRAD, SMOOTHGRAD_SQUARED, VARGRAD
 from saliency_service.explainers.xgrad_cam import XGRAD_CAM
 
@@ -56,4 +63,11 @@ EXPLAINERS: dict[str, ExplainerSpec] = {
     "attention": ATTENTION,
     "attention_rollout": ATTENTION_ROLLOUT,
     "class_model_visualization": CLASS_MODEL_VISUALIZATION,
+    "lrp": LRP,
+    "lime": LIME,
+    "kernel_shap": KERNEL_SHAP,
+    "rise": RISE,
+    "gradient_shap": GRADIENT_SHAP,
+    "feature_ablation": FEATURE_ABLATION,
+    "shapley_sampling": SHAPLEY_SAMPLING,
 }

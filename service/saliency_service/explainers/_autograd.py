@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -19,7 +21,10 @@ def chunks(total: int, chunk_size: int | None) -> list[slice]:
 
 
 def target_scores(
-    model: nn.Module, inputs: Tensor, targets: Tensor, chunk_size: int | None = None
+    model: Callable[[Tensor], Tensor],
+    inputs: Tensor,
+    targets: Tensor,
+    chunk_size: int | None = None,
 ) -> Tensor:
     """The logit `f_c(x)` of each row's target class, without building a graph.
 

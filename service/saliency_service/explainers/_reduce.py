@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from saliency_service.params import Param
+
 REDUCTIONS: tuple[str, ...] = ("abs_max", "abs_mean", "mean", "sum")
 
 
@@ -35,3 +37,15 @@ def reduce_channels(attributions: Tensor, how: str) -> Tensor:
     if how == "sum":
         return attributions.sum(dim=1)
     raise ValueError(f"unknown channel reduction '{how}'; valid: {', '.join(REDUCTIONS)}")
+
+
+def reduce_param(default: str) -> Param:
+    """The `reduce` parameter of methods with per-channel attributions."""
+    return Param(
+        "reduce",
+        "text",
+        default,
+        "how the channels of the attributions collapse into the heatmap: max or mean of |·|, "
+        "mean, or sum",
+        choices=REDUCTIONS,
+    )

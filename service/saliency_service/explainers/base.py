@@ -73,7 +73,10 @@ class ExplainerSpec:
     `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`);
     `image`: its result is an image (`Explanation.image`), always returned;
     `forward_only`: it needs nothing of the model but forward passes of whole images (no
-    gradients, no layers), so it also runs on models served from an ONNX file alone.
+    gradients, no layers), so it also runs on models served from an ONNX file alone;
+    `forward_passes`: its many passes are forward passes of whole (masked) images, though it
+    may need more of the model (Score-CAM reads a layer first). Both take `forward`, what those
+    passes run on (the model's ONNX Runtime session where the engine measured it faster).
     """
 
     name: str
@@ -88,6 +91,12 @@ class ExplainerSpec:
     attributions: bool = False
     image: bool = False
     forward_only: bool = False
+    forward_passes: bool = False
+
+    @property
+    def takes_forward(self) -> bool:
+        """Whether the function takes `forward`, the module its forward passes run on."""
+        return self.forward_only or self.forward_passes
 
     @property
     def hooks_layer(self) -> bool:

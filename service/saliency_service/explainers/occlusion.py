@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.explainers._autograd import chunks, target_scores
+from saliency_service.explainers._masking import Forward, forward_of
 from saliency_service.explainers.base import FORWARD, ExplainerSpec, Explanation
 from saliency_service.params import Param
 
@@ -43,6 +44,7 @@ def occlusion(
     stride: int = 8,
     baseline_value: float = 0.0,
     chunk_size: int | None = None,
+    forward: Forward | None = None,
 ) -> Explanation:
     """`f_c(x) − f_c(x with a window set to baseline_value)`, averaged per pixel over windows.
 
@@ -58,6 +60,7 @@ def occlusion(
         stride: step between patches, in pixels.
         baseline_value: the pixel value an occluded patch takes (0 is black).
         chunk_size: most occluded copies per forward pass; None for all at once.
+        forward: what runs the passes instead of `model` (its ONNX Runtime session).
 
     Returns:
         heatmap: the mean score drop of the windows covering each pixel (positive where
@@ -71,7 +74,8 @@ def occlusion(
     cols_in = _inside(window_starts(width, window, stride), window, width, images.device)
     across = len(cols_in)
     windows = len(rows_in) * across
-    scores = target_scores(model, images, targets, chunk_size)
+    run = forward_of(model, forward)
+    scores = target_scores(run, images, targets, chunk_size)
     drops = torch.zeros(n, height, width, dtype=images.dtype, device=images.device)
     for span in chunks(n * windows, chunk_size):
         # Flat index = image × windows + window, so a chunk may span several images.
@@ -79,7 +83,7 @@ def occlusion(
         image, where = flat // windows, flat % windows
         masks = rows_in[where // across][:, :, None] & cols_in[where % across][:, None, :]
         occluded = torch.where(masks[:, None], baseline_value, images[image])
-        drop = scores[image] - target_scores(model, occluded, targets[image])
+        drop = scores[image] - target_scores(run, occluded, targets[image])
         drops.index_add_(0, image, drop.view(-1, 1, 1) * masks)
     # Windows covering pixel (y, x) = windows covering row y × windows covering column x.
     coverage = rows_in.sum(dim=0)[:, None] * cols_in.sum(dim=0)[None, :]

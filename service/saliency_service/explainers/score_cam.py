@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from saliency_service.explainers._autograd import chunks, target_scores
 from saliency_service.explainers._cam_base import explanation, upsample, weighted_sum
 from saliency_service.explainers._layer_capture import capture_activations
+from saliency_service.explainers._masking import Forward, forward_of
 from saliency_service.explainers._params import LAYER
 from saliency_service.explainers.base import FORWARD, ExplainerSpec, Explanation
 
@@ -51,6 +52,7 @@ def score_cam(
     *,
     layer: nn.Module,
     chunk_size: int | None = None,
+    forward: Forward | None = None,
 ) -> Explanation:
     """Score-CAM of each image for its target class at `layer`: N·K extra forward passes.
 
@@ -61,6 +63,8 @@ def score_cam(
         layer: the module whose channels become masks.
         chunk_size: masked images per forward pass (a memory budget, not a method parameter);
             None for 64, since all N·K at once rarely fit.
+        forward: what runs the masked passes instead of `model` (its ONNX Runtime session);
+            the feature map always comes from `model`.
 
     Returns:
         `heatmap`: ReLU(Σ_k softmax_k(f_c(X ⊙ M^k)) A^k) upsampled to (H, W), raw.
@@ -82,7 +86,7 @@ def score_cam(
         low = masks.amin(dim=(1, 2), keepdim=True)
         span = (masks.amax(dim=(1, 2), keepdim=True) - low).clamp_min(torch.finfo(masks.dtype).tiny)
         masked = images[owners] * ((masks - low) / span)[:, None]
-        scores.append(target_scores(model, masked, targets[owners]))
+        scores.append(target_scores(forward_of(model, forward), masked, targets[owners]))
     weights = torch.cat(scores).reshape(n, k).softmax(dim=1)
     return explanation(weighted_sum(activations, weights).clamp_min(0), images)
 
@@ -99,4 +103,5 @@ SCORE_CAM = ExplainerSpec(
     "forward pass per channel, no gradients (Wang et al. 2020)",
     passes=_score_cam_passes,
     autocast=True,
+    forward_passes=True,
 )

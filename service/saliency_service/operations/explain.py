@@ -174,10 +174,11 @@ def check_forward_only(model: LoadedModel, method: str, forward_only: bool, what
     """
     if model.forward_only and not forward_only:
         source = model.config.onnx.name if model.config.onnx is not None else "an ONNX file"
+        black_box = ", ".join(sorted(name for name, s in EXPLAINERS.items() if s.forward_only))
         raise UnsupportedMethod(
             f"{what} {method!r} needs the model's gradients or layers, and model "
             f"{model.config.name!r} is served from {source!r} alone (ONNX Runtime: forward "
-            "passes only); methods that run on it: Predict, occlusion and black-box attacks"
+            f"passes only); methods that run on it: Predict, {black_box} and black-box attacks"
         )
 
 

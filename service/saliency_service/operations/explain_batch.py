@@ -121,11 +121,14 @@ def method_arguments(
     chunk_size: int | None = None,
 ) -> dict[str, object]:
     """The method's own parameters, a layer's name turned into this instance's module (the
-    name was checked when the request was planned), and `chunk_size` for methods that chunk."""
+    name was checked when the request was planned), `chunk_size` for methods that chunk, and
+    `forward` for those whose passes are forward passes of whole images."""
     own: dict[str, object] = {p.name: params[p.name] for p in spec.params}
     for p in spec.params:
         if p.kind == "layer":
             own[p.name] = model.classifier.layer(str(own[p.name] or model.default_layer))
     if spec.chunks:
         own["chunk_size"] = chunk_size
+    if spec.takes_forward:
+        own["forward"] = model.forward  # ONNX Runtime where it is faster (engine/pool.py)
     return own

@@ -162,6 +162,12 @@ METHOD_SETTINGS: dict[str, dict[str, ParamValue]] = {
     "integrated_gradients": {"steps": 4},
     "class_model_visualization": {"steps": 3},
     "occlusion": {},
+    "lime": {"samples": 8, "segmentation": "grid", "segments": 4},
+    "kernel_shap": {"samples": 8, "segmentation": "grid", "segments": 4},
+    "rise": {"masks": 4},
+    "gradient_shap": {"samples": 2},
+    "feature_ablation": {"segmentation": "grid", "segments": 4},
+    "shapley_sampling": {"permutations": 1, "segmentation": "grid", "segments": 4},
 }
 
 
@@ -241,3 +247,27 @@ def test_full_precision_methods_ignore_autocast(model: LoadedModel, loop) -> Non
     )
     for a, b in zip(full, asked, strict=True):
         assert torch.equal(a, b)
+
+
+def test_black_box_passes_run_on_the_onnx_session_where_set(
+    model: LoadedModel, loop
+) -> None:  # type: ignore[no-untyped-def]
+    job = explain_job(model, "rise", masks=8, cells=4)
+    slot = slot_for(model)
+    replicas = (slot.instance.plain, slot.instance.folded)
+    sessions = [r.forward for r in replicas if r.forward is not None]
+    assert sessions  # on a CPU the replicas' forward passes run on ONNX Runtime
+    rows: list[int] = []
+    handles = [s.register_forward_pre_hook(lambda _m, a: rows.append(len(a[0]))) for s in sessions]
+    try:
+        on_onnx = run(slot, job, work_items(loop, explain_inputs(1))).results
+    finally:
+        for handle in handles:
+            handle.remove()
+    assert sum(rows) >= 8  # every masked copy went through ONNX Runtime
+    for replica in replicas:
+        replica.forward = None
+    on_torch = run(slot, job, work_items(loop, explain_inputs(1))).results
+    torch.testing.assert_close(
+        on_torch[0].maps[0].heatmap, on_onnx[0].maps[0].heatmap, rtol=1e-3, atol=1e-5
+    )

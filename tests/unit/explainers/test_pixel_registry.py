@@ -30,7 +30,7 @@ PIXEL_METHODS = (
 )
 # Keyword arguments that are not request parameters: the engine's chunking, and what the
 # registry binds with functools.partial.
-NOT_REQUEST_PARAMETERS = {"chunk_size", "mode", "explain"}
+NOT_REQUEST_PARAMETERS = {"chunk_size", "mode", "explain", "forward"}
 # Fewer noisy copies and path points keep these checks quick; the rest runs at its defaults.
 QUICK: dict[str, dict[str, ParamValue]] = {
     "smoothgrad": {"samples": 6},

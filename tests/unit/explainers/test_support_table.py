@@ -53,6 +53,10 @@ COLUMNS = {
     "DeepLIFT": ("deeplift",),
     "attention, rollout": ("attention", "attention_rollout"),
     "class-model visualisation": ("class_model_visualization",),
+    "LRP": ("lrp",),
+    "LIME, KernelSHAP, RISE, ablation, Shapley, GradientSHAP": (
+        "lime", "kernel_shap", "rise", "feature_ablation", "shapley_sampling", "gradient_shap",
+    ),
 }  # fmt: skip
 OPTIONS: dict[str, dict[str, object]] = {
     "smoothgrad": {"samples": 2},
@@ -61,6 +65,12 @@ OPTIONS: dict[str, dict[str, object]] = {
     "integrated_gradients": {"steps": 16},
     "occlusion": {"window": 16, "stride": 16},
     "class_model_visualization": {"steps": 2},
+    "lime": {"samples": 16, "segmentation": "grid", "segments": 4},
+    "kernel_shap": {"samples": 14, "segmentation": "grid", "segments": 4},
+    "rise": {"masks": 8, "cells": 4},
+    "feature_ablation": {"segmentation": "grid", "segments": 4},
+    "shapley_sampling": {"permutations": 2, "segmentation": "grid", "segments": 4},
+    "gradient_shap": {"samples": 2},
 }
 SCORE_CAM_LAYERS = {
     "resnet18": "layer1", "resnet50": "bn1", "vgg16": "features.1",
@@ -197,6 +207,17 @@ def _check_axiom(method: str, model: Classifier, x: Tensor, targets: Tensor, res
         assert float(result.diagnostics["final_score"][0]) >= float(
             result.diagnostics["initial_score"][0]
         )
+    if method == "lrp":  # the reported gap is the true Σ R − f_c(x)
+        relevance = result.attributions.double()
+        gap = float(relevance.sum()) - float(scores[0])
+        # float32: the pass computes the logit with batch norms merged into the convolutions
+        rounding = 1e-4 * max(1.0, float(relevance.abs().sum()))
+        assert float(result.diagnostics["conservation_gap"][0]) == pytest.approx(gap, abs=rounding)
+    if method == "kernel_shap":  # efficiency: Σ φ = f(x) − f(x'), x' black
+        assert float(result.diagnostics["score_delta"][0]) == pytest.approx(
+            float(scores[0] - scores[1]), rel=1e-4, abs=1e-5
+        )
+        assert abs(float(result.diagnostics["completeness_gap"][0])) <= 1e-4
     if method == "cam":
         head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         expected = float(scores[0] - head.bias[targets[0]])

@@ -39,6 +39,13 @@ class ExplainMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPLAIN_METHOD_ATTENTION_ROLLOUT: _ClassVar[ExplainMethod]
     EXPLAIN_METHOD_OCCLUSION: _ClassVar[ExplainMethod]
     EXPLAIN_METHOD_CLASS_MODEL_VISUALIZATION: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_LRP: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_LIME: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_KERNEL_SHAP: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_RISE: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_GRADIENT_SHAP: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_FEATURE_ABLATION: _ClassVar[ExplainMethod]
+    EXPLAIN_METHOD_SHAPLEY_SAMPLING: _ClassVar[ExplainMethod]
 
 class AttackMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -103,6 +110,13 @@ EXPLAIN_METHOD_ATTENTION: ExplainMethod
 EXPLAIN_METHOD_ATTENTION_ROLLOUT: ExplainMethod
 EXPLAIN_METHOD_OCCLUSION: ExplainMethod
 EXPLAIN_METHOD_CLASS_MODEL_VISUALIZATION: ExplainMethod
+EXPLAIN_METHOD_LRP: ExplainMethod
+EXPLAIN_METHOD_LIME: ExplainMethod
+EXPLAIN_METHOD_KERNEL_SHAP: ExplainMethod
+EXPLAIN_METHOD_RISE: ExplainMethod
+EXPLAIN_METHOD_GRADIENT_SHAP: ExplainMethod
+EXPLAIN_METHOD_FEATURE_ABLATION: ExplainMethod
+EXPLAIN_METHOD_SHAPLEY_SAMPLING: ExplainMethod
 ATTACK_METHOD_UNSPECIFIED: AttackMethod
 ATTACK_METHOD_FGSM: AttackMethod
 ATTACK_METHOD_BIM: AttackMethod
