@@ -78,6 +78,11 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_repository(tmp_path_factory.mktemp("control") / "repository")
 
 
+# Caps far above any request here: prices follow the passes' measured speed, so they grow on a
+# loaded machine, and only the cap test is about refusals by cost.
+NO_COST_CAPS = ("--max-request-seconds", "86400", "--max-queued-seconds", "864000")
+
+
 @contextlib.contextmanager
 def start(repository: Path, *flags: str, env: dict[str, str] | None = None) -> Iterator[Server]:
     port = free_port()
@@ -94,11 +99,9 @@ def server(repository: Path) -> Iterator[Server]:
     """Shared by the tests that need no other settings; each leaves it idle.
 
     Slices of about 300 ms and no batching delay: a dispatched batch waits only at the gate.
-    Caps far above the long requests' prices, which follow the passes' measured speed and so
-    grow on a loaded machine: these tests are about cancellation, not refusals.
+    No cost caps: these tests are about cancellation, not refusals.
     """
-    flags = ("--slice-ms", "300", "--max-queue-delay-ms", "0",
-             "--max-request-seconds", "86400", "--max-queued-seconds", "864000")
+    flags = ("--slice-ms", "300", "--max-queue-delay-ms", "0", *NO_COST_CAPS)
     with start(repository, *flags) as running:
         yield running
 
@@ -153,7 +156,8 @@ class Flood:
 
 
 def test_a_flooding_client_cannot_starve_another(repository: Path) -> None:
-    flags = ("--max-queue-size", "16", "--tenant-share", "0.5", "--max-queue-delay-ms", "0")
+    flags = ("--max-queue-size", "16", "--tenant-share", "0.5", "--max-queue-delay-ms", "0",
+             *NO_COST_CAPS)
     with start(repository, *flags) as server:
         flood = Flood(server)
         try:
@@ -270,7 +274,7 @@ def test_sigterm_with_an_evaluate_in_flight_exits_within_the_grace_period(
     repository: Path,
 ) -> None:
     grace = 2.0
-    with start(repository, "--grace-period-s", str(grace)) as server:
+    with start(repository, "--grace-period-s", str(grace), *NO_COST_CAPS) as server:
         stream = server.stub.Evaluate(evaluate_request(), timeout=600)
         assert next(stream).stage.startswith("pgd")
         server.process.terminate()
