@@ -1,10 +1,11 @@
-"""Mixed precision (autocast) for the methods whose results it does not change beyond tolerance.
+"""Mixed precision (autocast): bfloat16 or float16 passes for the jobs that may take them.
 
-Off by default. When the server turns it on, it applies only to the methods whose registry
-record says they tolerate it (`autocast=True`): those that read gradients coarsely, like the
-CAM family (spatially averaged or ReLU'd gradients) and the L∞ attacks that keep only the
-gradient's sign. Pixel-level attributions (vanilla gradient, IG, SmoothGrad, DeepLIFT) stay in
-float32: IG's completeness check, for one, would not survive bfloat16's 8-bit mantissa.
+Off by default. A request's `autocast` parameter chooses, else its model's `[precision]
+autocast`, else the server's `--autocast`. Jobs say whether they may run under it at all
+(`Job.autocast`): every explanation method with gradients may, and the explanation itself
+checks its maps against float32 on the first batch of each method and parameters, falling back
+to float32 where they differ (operations/fidelity.py); attacks may when their record says so
+(the L∞ attacks, which keep only the gradient's sign and project in float32).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ class Precision:
 
     @classmethod
     def named(cls, name: str) -> Precision:
-        """From the server setting: "off", "bfloat16" or "float16"."""
+        """From a setting: "off", "bfloat16" or "float16"."""
         return cls(DTYPES[name])
 
     def context(

@@ -9,6 +9,7 @@ Failures are contained to the items they belong to:
   that cannot fit even alone, one row per pass, fails alone with RESOURCE_EXHAUSTED;
 - a SaliencyError or an unexpected error over several items: each item is retried alone, so
   only the offender fails (an unexpected error also asks for the replica to be rebuilt);
+- deterministic jobs compute each item alone, in passes of DETERMINISTIC_ROWS rows;
 - dead items (deadline passed, caller gone) are dropped before compute, and the batch stops
   between passes, or while it waits for its turn, once all of its items are dead.
 """
@@ -33,6 +34,9 @@ from saliency_service.engine.work import Job, WorkItem
 from saliency_service.errors import Overloaded, SaliencyError
 
 log = logging.getLogger(__name__)
+# Rows per pass of deterministic jobs: small enough for any model this server hosts on a CPU,
+# large enough that batched kernels still pay (an out-of-memory split still halves it).
+DETERMINISTIC_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,14 @@ class _Run:
 
     def run(self, items: Sequence[WorkItem]) -> dict[int, Any]:
         """Each item's output or error, by `id(item)`."""
+        if self.job.deterministic:
+            # Alone, in passes of a size that depends on nothing measured: the same kernels on
+            # the same shapes give the same bits whatever else was queued.
+            rows = None if self.job.chunking == "none" else DETERMINISTIC_ROWS
+            self.outcome.rows_per_pass = rows
+            for item in items:
+                self._solve([item], rows)
+            return self.results
         self.outcome.rows_per_pass = rows = self._rows_per_pass()
         self._solve(list(items), rows)
         return self.results
@@ -159,9 +171,9 @@ class _Run:
         model = instance.folded if self.job.foldable else instance.plain
         checkpoint = Checkpoint(items)
         checkpoint()
-        # A model's own [precision] autocast overrides the server's.
-        autocast = model.config.autocast
-        precision = self.settings.precision if autocast is None else Precision.named(autocast)
+        # The request's choice, else the model's own [precision] autocast, else the server's.
+        chosen = self.job.precision or model.config.autocast
+        precision = self.settings.precision if chosen is None else Precision.named(chosen)
         with (
             pass_guard(
                 [model.classifier] if model.forward is None else [model.classifier, model.forward],

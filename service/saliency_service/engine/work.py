@@ -59,7 +59,10 @@ class Job:
     is how many rows a payload sends through the model (an explanation's number of targets), for
     splitting a batch into passes with `chunking="passes"`. `foldable` jobs hook no layer, so
     they may run on the replica whose batch norms are folded into its convolutions; `autocast`
-    jobs tolerate mixed precision when the server turns it on (the method's record says so).
+    jobs may run under mixed precision (engine/precision.py): `precision` is the request's
+    `autocast` choice, "" for the model's or the server's setting. `deterministic` jobs compute each item
+    alone, in passes of a fixed size, so that an item's result does not depend on what else
+    shares its batch (batched kernels round differently with the batch's shape).
     """
 
     key: BatchKey
@@ -68,6 +71,8 @@ class Job:
     rows: Callable[[Any], int] = field(default=lambda _payload: 1)
     foldable: bool = False
     autocast: bool = False
+    precision: str = ""
+    deterministic: bool = False
 
 
 @dataclass(eq=False)

@@ -68,8 +68,7 @@ class ExplainerSpec:
     `passes` prices one row (operations/cost.py); `check(params)` refuses combinations of
     parameter values that each pass their bounds (raises InvalidRequest); `check_model(model)`
     refuses, cheaply and before any compute, a model the method cannot apply to (raises
-    UnsupportedMethod), so that the request is refused as a whole; `autocast`: its maps
-    survive mixed precision;
+    UnsupportedMethod), so that the request is refused as a whole;
     `attributions`: it returns per-pixel, per-channel attributions (`return_attributions`);
     `image`: its result is an image (`Explanation.image`), always returned;
     `forward_only`: it needs nothing of the model but forward passes of whole images (no
@@ -87,7 +86,6 @@ class ExplainerSpec:
     check: Callable[[Mapping[str, object]], None] = no_check
     check_model: Callable[[nn.Module], None] = any_model
     chunks: bool = True
-    autocast: bool = False
     attributions: bool = False
     image: bool = False
     forward_only: bool = False

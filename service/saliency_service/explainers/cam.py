@@ -131,5 +131,4 @@ CAM = ExplainerSpec(
     "networks ending in global average pooling + one linear layer, negative values kept "
     "(Zhou et al. 2016)",
     passes=forward_pass,
-    autocast=True,
 )

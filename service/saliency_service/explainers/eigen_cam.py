@@ -78,5 +78,4 @@ EIGEN_CAM = ExplainerSpec(
     description="first principal component of the feature map; class-agnostic "
     "(Muhammad & Yeasin 2020)",
     passes=forward_pass,
-    autocast=True,
 )

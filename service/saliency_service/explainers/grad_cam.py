@@ -31,5 +31,4 @@ GRAD_CAM = ExplainerSpec(
     params=(LAYER,),
     description="feature map weighted by its spatially averaged gradients, ReLU "
     "(Selvaraju et al. 2017)",
-    autocast=True,
 )

@@ -38,5 +38,4 @@ GRAD_CAM_PLUS_PLUS = ExplainerSpec(
     function=grad_cam_plus_plus,
     params=(LAYER,),
     description="Grad-CAM with higher-order pixel weights (Chattopadhay et al. 2018, eq. 19)",
-    autocast=True,
 )

@@ -31,5 +31,4 @@ HIRES_CAM = ExplainerSpec(
     function=hires_cam,
     params=(LAYER,),
     description="feature map times its gradients element-wise (Draelos & Carin 2020)",
-    autocast=True,
 )

@@ -156,9 +156,11 @@ def integrated_gradients(
     references = baselines(
         images, baseline, blur_sigma=blur_sigma, seed=seed, baseline_image=baseline_image
     )
-    scores, reference_scores = target_scores(
-        model, torch.cat([images, references]), targets.repeat(2), chunk_size
-    ).chunk(2)
+    # The endpoints' scores in float32 even under autocast: completeness is judged against them.
+    with torch.autocast(images.device.type, enabled=False):
+        scores, reference_scores = target_scores(
+            model, torch.cat([images, references]), targets.repeat(2), chunk_size
+        ).chunk(2)
     count = steps or min(AUTO_START_STEPS, max_steps)
     attributions = _integrate(model, images, references, targets, quadrature, count, chunk_size)
     gaps = completeness(attributions, scores, reference_scores)["relative_completeness_gap"]

@@ -31,5 +31,4 @@ LAYER_CAM = ExplainerSpec(
     params=(LAYER,),
     description="feature map times its positive gradients, position by position "
     "(Jiang et al. 2021)",
-    autocast=True,
 )

@@ -102,6 +102,5 @@ SCORE_CAM = ExplainerSpec(
     description="channels weighted by the class score of the input masked by each; one "
     "forward pass per channel, no gradients (Wang et al. 2020)",
     passes=_score_cam_passes,
-    autocast=True,
     forward_passes=True,
 )

@@ -37,5 +37,4 @@ XGRAD_CAM = ExplainerSpec(
     function=xgrad_cam,
     params=(LAYER,),
     description="gradients averaged with the feature map's values as weights (Fu et al. 2020)",
-    autocast=True,
 )

@@ -11,7 +11,7 @@ from saliency_service.errors import InvalidRequest, UnsupportedMethod
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations.attack_batch import AttackInput, attack
 from saliency_service.operations.calls import AttackCall, AttackItem, ImageInput, Params
-from saliency_service.operations.explain import check_forward_only
+from saliency_service.operations.explain import AUTOCAST, DETERMINISTIC, check_forward_only
 from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
 from saliency_service.params import Param, ParamValue, resolve_params
@@ -27,6 +27,8 @@ COMMON_PARAMS = (
         choices=TARGET_MODES,
     ),
     Param("target_seed", "integer", 0, "Seed for target_mode=random.", 0, 2**31 - 1),
+    AUTOCAST,
+    DETERMINISTIC,
 )
 # The ONNX Runtime re-check: one forward pass, about a third of a forward+backward one.
 ORT_CHECK = 1 / 3
@@ -67,6 +69,8 @@ class AttackPlan:
             lambda instance, items, _: attack(instance, spec, params, items),
             foldable=True,
             autocast=spec.autocast,
+            precision=str(params["autocast"]),
+            deterministic=bool(params["deterministic"]),
         )
 
     def image(self, item: AttackItem) -> ImageInput:
@@ -125,6 +129,11 @@ def resolve_attack(method: str, given: Params) -> tuple[AttackSpec, dict[str, Pa
         raise InvalidRequest(
             f"attack {spec.name!r} is untargeted only; target_mode must be 'none', "
             f"got {params['target_mode']!r}"
+        )
+    if params["autocast"] not in ("", "off") and not spec.autocast:
+        raise InvalidRequest(
+            f"attack {spec.name!r} runs in float32 only (its steps follow the gradient's "
+            "values, not only their signs); leave autocast unset or 'off'"
         )
     return spec, params
 

@@ -12,7 +12,8 @@ from saliency_service.explainers.base import ExplainerSpec
 from saliency_service.models.loading import LoadedModel
 from saliency_service.operations import diagnostics
 from saliency_service.operations.calls import ExplainCall, ExplainItem, ImageInput, Params
-from saliency_service.operations.explain_batch import ExplainInput, explain
+from saliency_service.operations.explain_batch import ExplainInput, ExplainOutput, explain
+from saliency_service.operations.fidelity import GATE
 from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
 from saliency_service.params import Param, ParamValue, resolve_params
@@ -47,6 +48,25 @@ COMMON_PARAMS = (
         f"their default settings: {', '.join(diagnostics.PER_MAP)}.",
     ),
 )
+# Request-level choices the engine honours for explanations and attacks alike.
+AUTOCAST = Param(
+    "autocast",
+    "text",
+    "",
+    "Reduced-precision passes: bfloat16 or float16 autocast, kept only where the maps stay "
+    "within a Spearman correlation of 0.99, the top-1 class and completeness of float32's "
+    "(checked on the first batch; each map's diagnostics say which was used); off for float32; "
+    "empty for the model's setting.",
+    choices=("", "off", "bfloat16", "float16"),
+)
+DETERMINISTIC = Param(
+    "deterministic",
+    "flag",
+    False,
+    "Compute each image alone, in passes of a fixed size, so its result is bit for bit the "
+    "same whatever else the server batches with it (costs the batching).",
+)
+COMMON_PARAMS = (*COMMON_PARAMS, AUTOCAST, DETERMINISTIC)
 FORWARD = 1 / 3
 # Bytes of one explanation beyond its tensors (label, diagnostics, framing), generously.
 MAP_OVERHEAD_BYTES = 1024
@@ -79,15 +99,27 @@ class ExplainPlan:
 
     @property
     def job(self) -> Job:
-        """Methods that hook no layer run on the replica with folded batch norms."""
+        """Methods that hook no layer run on the replica with folded batch norms; methods with
+        gradients may run under autocast, behind the fidelity gate (operations/fidelity.py)."""
         model, spec, params = self.model, self.spec, self.params
+        key = BatchKey(model.key, "explain", spec.name, params_key(params))
+
+        def run(instance: LoadedModel, items: list[ExplainInput], rows: int | None
+                ) -> list[ExplainOutput]:
+            return GATE.explain(
+                key, instance.device,
+                lambda: explain(instance, spec, params, items, chunk_size=rows),
+            )
+
         return Job(
-            BatchKey(model.key, "explain", spec.name, params_key(params)),
-            lambda instance, items, rows: explain(instance, spec, params, items, chunk_size=rows),
+            key,
+            run,
             chunking="inside" if spec.chunks else "passes",
             rows=lambda item: cast(ExplainInput, item).rows,
             foldable=not spec.hooks_layer,
-            autocast=spec.autocast,
+            autocast=not spec.takes_forward,
+            precision=str(params["autocast"]),
+            deterministic=bool(params["deterministic"]),
         )
 
     def image(self, item: ExplainItem) -> ImageInput:

@@ -46,7 +46,6 @@ def randomisation_job(plan: ExplainPlan, seed: int, checkpoints: int) -> Job:
         lambda instance, items, rows: randomised(instance, plan, items, seed, checkpoints, rows),
         chunking="inside" if spec.chunks else "passes",
         foldable=False,
-        autocast=spec.autocast,
     )
 
 

@@ -225,28 +225,36 @@ def test_channels_last_and_folding_give_the_same_attacks(
 def test_bfloat16_autocast_keeps_grad_cam_maps(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     job = explain_job(model, "grad_cam")
     inputs = explain_inputs(4)
-    full = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
-    half = heatmaps(
-        run(
-            slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
-        ).results
-    )
-    for a, b in zip(full, half, strict=True):
+    full = run(slot_for(model), job, work_items(loop, inputs)).results
+    half = run(
+        slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
+    ).results
+    for a, b in zip(heatmaps(full), heatmaps(half), strict=True):
         correlation = torch.corrcoef(torch.stack([a.flatten(), b.float().flatten()]))[0, 1]
         assert correlation > 0.99
+    assert all(r.maps[0].diagnostics["reduced_precision"] == 1.0 for r in half)
+    assert all("reduced_precision" not in r.maps[0].diagnostics for r in full)
 
 
-def test_full_precision_methods_ignore_autocast(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
-    job = ig_job(model)
+def test_a_request_chooses_float32_over_the_servers_autocast(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     inputs = explain_inputs(2)
-    full = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
-    asked = heatmaps(
-        run(
-            slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
-        ).results
-    )
-    for a, b in zip(full, asked, strict=True):
+    full = heatmaps(run(slot_for(model), ig_job(model), work_items(loop, inputs)).results)
+    job = explain_job(model, "integrated_gradients", steps=8, autocast="off")
+    asked = run(
+        slot_for(model), job, work_items(loop, inputs), settings(Precision(torch.bfloat16))
+    ).results
+    for a, b in zip(full, heatmaps(asked), strict=True):
         assert torch.equal(a, b)
+    assert all("reduced_precision" not in r.maps[0].diagnostics for r in asked)
+
+
+def test_a_deterministic_job_gives_an_image_the_same_bits_in_any_batch(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+    job = explain_job(model, "integrated_gradients", steps=8, deterministic=True)
+    inputs = explain_inputs(5, seed=3)
+    together = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
+    for i, single in enumerate(inputs):
+        alone = heatmaps(run(slot_for(model), job, work_items(loop, [single])).results)[0]
+        assert torch.equal(together[i], alone)
 
 
 def test_black_box_passes_run_on_the_onnx_session_where_set(
