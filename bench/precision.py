@@ -1,4 +1,4 @@
-"""bfloat16 against float32 through the service, with the maps' fidelity; and deterministic mode's cost.
+"""bfloat16 vs float32 through the service, with the maps' fidelity; deterministic mode's cost.
 
 For the demo model (shapes, 64 px) and resnet50 (random weights, 224 px), each method is asked
 for the same images with `autocast="off"` and `autocast="bfloat16"` (one client, requests of
@@ -6,8 +6,9 @@ for the same images with `autocast="off"` and `autocast="bfloat16"` (one client,
 are to float32's: the smallest and mean Spearman rank correlation per map (scipy), whether every
 image keeps its top-1 class, IG's largest relative completeness gap in each precision (these
 compare the answers, which are float32's own where the gate refused), the figures the server's
-fidelity gate measured on its first batch (operations/fidelity.py), and what it answered in. Then the cost of `deterministic=True` under eight
-concurrent single-image clients (each image computed alone instead of in one batch).
+fidelity gate measured on its first batch (operations/fidelity.py), and what it answered in.
+Then the cost of `deterministic=True` under eight concurrent single-image clients (each image
+computed alone instead of in one batch).
 
     .venv/bin/python bench/precision.py            # about 10 min on 2 cores
     .venv/bin/python bench/precision.py --quick    # the demo model only

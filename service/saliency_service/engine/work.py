@@ -60,9 +60,9 @@ class Job:
     splitting a batch into passes with `chunking="passes"`. `foldable` jobs hook no layer, so
     they may run on the replica whose batch norms are folded into its convolutions; `autocast`
     jobs may run under mixed precision (engine/precision.py): `precision` is the request's
-    `autocast` choice, "" for the model's or the server's setting. `deterministic` jobs compute each item
-    alone, in passes of a fixed size, so that an item's result does not depend on what else
-    shares its batch (batched kernels round differently with the batch's shape).
+    `autocast` choice, "" for the model's or the server's setting. `deterministic` jobs
+    compute each item alone, in passes of a fixed size, so that an item's result does not
+    depend on what else shares its batch (batched kernels round differently with its shape).
     """
 
     key: BatchKey

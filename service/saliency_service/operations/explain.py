@@ -18,6 +18,24 @@ from saliency_service.operations.inputs import model_input
 from saliency_service.operations.runner import Price
 from saliency_service.params import Param, ParamValue, resolve_params
 
+# Request-level choices the engine honours for explanations and attacks alike.
+AUTOCAST = Param(
+    "autocast",
+    "text",
+    "",
+    "Reduced-precision passes: bfloat16 or float16 autocast, kept only where the maps stay "
+    "within a Spearman correlation of 0.99, the top-1 class and completeness of float32's "
+    "(checked on the first batch; each map's diagnostics say which was used); off for float32; "
+    "empty for the model's setting.",
+    choices=("", "off", "bfloat16", "float16"),
+)
+DETERMINISTIC = Param(
+    "deterministic",
+    "flag",
+    False,
+    "Compute each image alone, in passes of a fixed size, so its result is bit for bit the "
+    "same whatever else the server batches with it (costs the batching).",
+)
 # Parameters every explanation method accepts, handled here rather than by the method.
 COMMON_PARAMS = (
     Param(
@@ -47,26 +65,9 @@ COMMON_PARAMS = (
         "Comma-separated per-map metrics whose values land in each map's diagnostics, with "
         f"their default settings: {', '.join(diagnostics.PER_MAP)}.",
     ),
+    AUTOCAST,
+    DETERMINISTIC,
 )
-# Request-level choices the engine honours for explanations and attacks alike.
-AUTOCAST = Param(
-    "autocast",
-    "text",
-    "",
-    "Reduced-precision passes: bfloat16 or float16 autocast, kept only where the maps stay "
-    "within a Spearman correlation of 0.99, the top-1 class and completeness of float32's "
-    "(checked on the first batch; each map's diagnostics say which was used); off for float32; "
-    "empty for the model's setting.",
-    choices=("", "off", "bfloat16", "float16"),
-)
-DETERMINISTIC = Param(
-    "deterministic",
-    "flag",
-    False,
-    "Compute each image alone, in passes of a fixed size, so its result is bit for bit the "
-    "same whatever else the server batches with it (costs the batching).",
-)
-COMMON_PARAMS = (*COMMON_PARAMS, AUTOCAST, DETERMINISTIC)
 FORWARD = 1 / 3
 # Bytes of one explanation beyond its tensors (label, diagnostics, framing), generously.
 MAP_OVERHEAD_BYTES = 1024

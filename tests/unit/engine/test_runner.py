@@ -248,7 +248,9 @@ def test_a_request_chooses_float32_over_the_servers_autocast(model: LoadedModel,
     assert all("reduced_precision" not in r.maps[0].diagnostics for r in asked)
 
 
-def test_a_deterministic_job_gives_an_image_the_same_bits_in_any_batch(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
+def test_a_deterministic_job_gives_an_image_the_same_bits_in_any_batch(  # type: ignore[no-untyped-def]
+    model: LoadedModel, loop
+) -> None:
     job = explain_job(model, "integrated_gradients", steps=8, deterministic=True)
     inputs = explain_inputs(5, seed=3)
     together = heatmaps(run(slot_for(model), job, work_items(loop, inputs)).results)
