@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import _harness as h
 import numpy as np
 import torch
-from saliency_client import SaliencyClient
+from peers import service_rate
 from saliency_service.engine.folding import fold_batch_norms
 from saliency_service.explainers.gradients import vanilla_gradient
 
 CLIENTS = 8
 PROFILED_PASSES = 5
 KERNELS = ("conv", "mm", "linear", "mkldnn", "matmul")
+
+
+def drive(target: str, model: str, method: str, images: np.ndarray) -> float:
+    """Images per second from CLIENTS concurrent clients, one image per request."""
+    return service_rate(target, method, model, images, {}, CLIENTS, 1, warm_up=False)
 
 
 def histogram(server: h.Server, name: str, **labels: str) -> tuple[float, float]:
@@ -59,9 +62,7 @@ def main() -> None:
         before = {n: histogram(server, n, **labels) for n in names}
         request_before = histogram(server, "saliency_request_duration_seconds", rpc="Explain",
                                    **labels)
-        started = time.perf_counter()
-        drive(server.target, args.model, args.method, batch)
-        elapsed = time.perf_counter() - started
+        elapsed = len(batch) / drive(server.target, args.model, args.method, batch)
         after = {n: histogram(server, n, **labels) for n in names}
         request_after = histogram(server, "saliency_request_duration_seconds", rpc="Explain",
                                   **labels)
@@ -92,24 +93,6 @@ def profile_pass(model_name: str, rows: int) -> dict[str, float]:
     kernels = sum(t for name, t in self_times.items() if any(k in name for k in KERNELS))
     return {"wall": wall / PROFILED_PASSES, "kernels": kernels / PROFILED_PASSES,
             "operators": sum(self_times.values()) / PROFILED_PASSES}
-
-
-def drive(target: str, model: str, method: str, images: np.ndarray) -> None:
-    pending = list(images)
-    lock = threading.Lock()
-
-    def client_loop(_: int) -> None:
-        with SaliencyClient(target, timeout=3600) as client:
-            while True:
-                with lock:
-                    if not pending:
-                        return
-                    image = pending.pop()
-                result = client.explain([image], model=model, method=method)[0]
-                assert result.error is None, result.error
-
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(client_loop, range(CLIENTS)))
 
 
 def report(args: argparse.Namespace, elapsed: float, peak: float, flops: float,

@@ -12,6 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,12 +29,16 @@ pytestmark = pytest.mark.integration
 NO_RETRIES = (("grpc.enable_retries", 0),)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    repository = tmp_path_factory.mktemp("batching")
+def batching_server(repository: Path) -> ServerThread:
+    """`tiny` (batches of up to 4, waiting up to 1.5 s) and `solo` (alone), same weights."""
     write_model(repository, "tiny", batching={"max_batch_size": 4, "max_queue_delay_ms": 1500})
     write_model(repository, "solo", batching={"max_batch_size": 1, "max_queue_delay_ms": 0})
-    running = ServerThread(repository, metrics_port=free_port())
+    return ServerThread(repository, metrics_port=free_port())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    running = batching_server(tmp_path_factory.mktemp("batching"))
     yield running
     running.stop()
 

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 from saliency_client import SaliencyClient
 
-from tests.integration.scraping import free_port, value
+from tests.integration.scraping import value
 from tests.integration.server_process import wait_until
 from tests.integration.test_batching import (
     batches,
+    batching_server,
     device_held,
     explain_one,
     heatmap,
@@ -27,7 +28,6 @@ from tests.integration.test_batching import (
     metrics,
     queued,
 )
-from tests.random_models import write_model
 from tests.serving import ServerThread
 
 pytestmark = pytest.mark.integration
@@ -35,10 +35,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
-    repository = tmp_path_factory.mktemp("deterministic")
-    write_model(repository, "tiny", batching={"max_batch_size": 4, "max_queue_delay_ms": 1500})
-    write_model(repository, "solo", batching={"max_batch_size": 1, "max_queue_delay_ms": 0})
-    running = ServerThread(repository, metrics_port=free_port())
+    running = batching_server(tmp_path_factory.mktemp("deterministic"))
     yield running
     running.stop()
 
