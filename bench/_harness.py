@@ -263,4 +263,7 @@ def machine() -> str:
     """One line saying where the figures come from."""
     cores = os.cpu_count()
     load = os.getloadavg()[0]
-    return f"{cores} CPU cores, torch {torch.__version__}, 1-min load average {load:.1f} at start"
+    isa = torch.backends.cpu.get_cpu_capability()
+    bf16 = "native" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "emulated"
+    return (f"{cores} CPU cores ({isa}, bf16 {bf16}), torch {torch.__version__}, "
+            f"1-min load average {load:.1f} at start")

@@ -1,16 +1,15 @@
 """The dynamic batcher: images from all requests, grouped by key, run on the worker pool.
 
-Flush policy. A key's queue is ready when it holds a full batch (the model's max_batch_size,
-else the server's) or its oldest image has waited the max queue delay. Batches are formed when
-a model instance can run them, not when a queue becomes ready: while every lane of the devices is
-busy, a ready queue keeps growing up to a full batch, so load turns into bigger batches rather
-than a backlog of small ones. Among ready queues the highest priority wins, then the queue of
-the least-served tenant (fairness.py), then the longest wait; within a queue, items are taken
-the same way. A batch is let in beside a running one only to preempt it between passes, when
-that one is long and of no higher priority (gate.py).
-
-What gets in is bounded by admission (admission.py), before images are decoded. Everything here
-runs on the event loop; compute runs on the pool's threads.
+Flush policy. A key's queue is ready when it holds a full batch (the model's max_batch_size, else
+the server's) or its oldest image has waited the max queue delay; right after a key's batch is
+answered, its next batch waits briefly for the requests that come back (regather.py). Batches
+are formed when a model instance can run them, not when a queue becomes ready: while every lane
+is busy, a ready queue keeps growing up to a full batch, so load turns into bigger batches
+rather than a backlog of small ones. Among ready queues the highest priority wins, then the
+least-served tenant's (fairness.py), then the longest wait; within a queue, items are taken the
+same way. A batch is let in beside a running one only to preempt it between passes, when that
+one is long and of no higher priority (gate.py). Admission (admission.py) bounds what gets in,
+before images are decoded. This runs on the event loop; compute on the pool's threads.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from saliency_service.engine.deadlines import why_dead
 from saliency_service.engine.fairness import FairShare
 from saliency_service.engine.pool import Slot, WorkerPool
 from saliency_service.engine.queues import KeyQueue
+from saliency_service.engine.regather import Regathering
 from saliency_service.engine.runner import BatchOutcome, RunSettings, run_batch
 from saliency_service.engine.work import BatchKey, Job, WorkItem
 from saliency_service.errors import Cancelled, DeadlineExceeded, SaliencyError, ShuttingDown
@@ -54,6 +54,7 @@ class Batcher:
         self.metrics = metrics
         self.settings = settings
         self.fair = FairShare()
+        self.regather = Regathering()
         self._queues: dict[BatchKey, KeyQueue] = {}
         self._queued = 0
         self._running_items: dict[WorkItem, Slot] = {}
@@ -156,6 +157,7 @@ class Batcher:
                 queue, slot = choice
                 items = queue.take(self._limits(queue.job.key.model)[0], self.fair)
                 self._leave(queue.job.key, items, dispatched=True)
+                self.regather.forget(queue.job.key)
                 slot.turn.long = sum(item.cost for item in items) > self.settings.slice_seconds
                 task = asyncio.create_task(self._execute(slot, queue.job, items))
                 self._running.add(task)
@@ -174,6 +176,9 @@ class Batcher:
 
     def _ready(self, queue: KeyQueue, now: float) -> bool:
         size, delay = self._limits(queue.job.key.model)
+        expecting = self.regather.expected(queue.job.key, now)
+        if expecting is not None:
+            return len(queue) >= min(size, expecting.count)
         return len(queue) >= size or now - queue.oldest() >= delay
 
     def _choose(self, now: float) -> tuple[KeyQueue, Slot] | None:
@@ -190,7 +195,9 @@ class Batcher:
         times = []
         for queue in self._queues.values():
             if not self._ready(queue, now):
-                times.append(queue.oldest() + self._limits(queue.job.key.model)[1])
+                expecting = self.regather.expected(queue.job.key, now)
+                delay = self._limits(queue.job.key.model)[1]
+                times.append(expecting.until if expecting else queue.oldest() + delay)
             deadline = queue.earliest_deadline()
             if deadline is not None:
                 times.append(deadline)
@@ -240,8 +247,12 @@ class Batcher:
                 self._running_items.pop(item, None)
             self.pool.release(slot, rebuild=rebuild)
             self._wake.set()
-        self.metrics.compute_time.labels(name, method).observe(time.monotonic() - started)
+        now = time.monotonic()
+        self.metrics.compute_time.labels(name, method).observe(now - started)
         self._record(outcome, slot, name, method)
+        answered = sum(not item.future.done() for item in items)  # not cancelled meanwhile
+        queued = len(self._queues.get(job.key) or ())
+        self.regather.answered(job.key, answered, queued, now - started, now)
         cancelled = [item.cancelled_at_pass for item in items]
         if all(at is not None for at in cancelled):
             after = slot.turn.passes - max(at for at in cancelled if at is not None)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from saliency_service.config import ServerConfig
+from saliency_service.engine import regather
 from saliency_service.engine.batcher import Batcher
 from saliency_service.engine.pool import WorkerPool
 from saliency_service.engine.work import BatchKey, Job
@@ -202,3 +203,50 @@ def test_closing_answers_queued_work_and_refuses_more(repository: Path, model: L
             await batcher.run(gate.job(), ["late"], deadline=None)
 
     run_scenario(repository, model, scenario, max_queue_delay_ms=0)
+
+
+def test_requests_that_come_back_after_an_answer_join_one_batch(
+    repository: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A window far beyond the test: only the returning request can complete the batch.
+    monkeypatch.setattr(regather, "REGATHER_SHARE", 1e9)
+    monkeypatch.setattr(regather, "REGATHER_CAP_S", 600.0)
+
+    async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
+        first = asyncio.create_task(batcher.run(gate.job(), [0], deadline=None))
+        await gate.wait_started()
+        queued = [
+            asyncio.create_task(batcher.run(gate.job(), [i], deadline=None)) for i in (1, 2, 3)
+        ]
+        await asyncio.sleep(0.01)
+        gate.open.set()
+        await first
+        # The client answered first comes back; without regathering, 1-3 would have left
+        # as a batch of three the moment the device was free (the queue delay is zero).
+        again = await batcher.run(gate.job(), [4], deadline=None)
+        await asyncio.gather(*queued)
+        assert again == ["done 4"]
+        assert gate.batches == [[0], [1, 2, 3, 4]]
+
+    run_scenario(repository, model, scenario, max_batch_size=8, max_queue_delay_ms=0)
+
+
+def test_waiting_for_requests_that_do_not_come_back_is_bounded(
+    repository: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(regather, "REGATHER_SHARE", 1e9)
+    monkeypatch.setattr(regather, "REGATHER_CAP_S", 0.2)
+
+    async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
+        first = asyncio.create_task(batcher.run(gate.job(), [0], deadline=None))
+        await gate.wait_started()
+        queued = [
+            asyncio.create_task(batcher.run(gate.job(), [i], deadline=None)) for i in (1, 2, 3)
+        ]
+        await asyncio.sleep(0.01)
+        gate.open.set()
+        # Nobody comes back: once the window has passed, the queue flushes as it always would.
+        await asyncio.gather(first, *queued)
+        assert gate.batches == [[0], [1, 2, 3]]
+
+    run_scenario(repository, model, scenario, max_batch_size=8, max_queue_delay_ms=0)
