@@ -205,12 +205,28 @@ def test_closing_answers_queued_work_and_refuses_more(repository: Path, model: L
     run_scenario(repository, model, scenario, max_queue_delay_ms=0)
 
 
-def test_requests_that_come_back_after_an_answer_join_one_batch(
-    repository: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("window_s", "comes_back", "expected"),
+    [
+        # The client answered first comes back within the window (far beyond the test): it
+        # joins 1-3, which without regathering would have left as a batch of three the moment
+        # the device was free (the queue delay is zero).
+        (600.0, True, [[0], [1, 2, 3, 4]]),
+        # Nobody comes back: once the window has passed, the queue flushes as it always would.
+        (0.2, False, [[0], [1, 2, 3]]),
+    ],
+    ids=["comes-back", "never-comes-back"],
+)
+def test_the_batch_after_an_answer_waits_for_its_clients_a_bounded_time(
+    repository: Path,
+    model: LoadedModel,
+    monkeypatch: pytest.MonkeyPatch,
+    window_s: float,
+    comes_back: bool,
+    expected: list[list[int]],
 ) -> None:
-    # A window far beyond the test: only the returning request can complete the batch.
     monkeypatch.setattr(regather, "REGATHER_SHARE", 1e9)
-    monkeypatch.setattr(regather, "REGATHER_CAP_S", 600.0)
+    monkeypatch.setattr(regather, "REGATHER_CAP_S", window_s)
 
     async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
         first = asyncio.create_task(batcher.run(gate.job(), [0], deadline=None))
@@ -221,32 +237,9 @@ def test_requests_that_come_back_after_an_answer_join_one_batch(
         await asyncio.sleep(0.01)
         gate.open.set()
         await first
-        # The client answered first comes back; without regathering, 1-3 would have left
-        # as a batch of three the moment the device was free (the queue delay is zero).
-        again = await batcher.run(gate.job(), [4], deadline=None)
+        if comes_back:
+            assert await batcher.run(gate.job(), [4], deadline=None) == ["done 4"]
         await asyncio.gather(*queued)
-        assert again == ["done 4"]
-        assert gate.batches == [[0], [1, 2, 3, 4]]
-
-    run_scenario(repository, model, scenario, max_batch_size=8, max_queue_delay_ms=0)
-
-
-def test_waiting_for_requests_that_do_not_come_back_is_bounded(
-    repository: Path, model: LoadedModel, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(regather, "REGATHER_SHARE", 1e9)
-    monkeypatch.setattr(regather, "REGATHER_CAP_S", 0.2)
-
-    async def scenario(batcher: Batcher, metrics: Metrics, gate: Gate) -> None:
-        first = asyncio.create_task(batcher.run(gate.job(), [0], deadline=None))
-        await gate.wait_started()
-        queued = [
-            asyncio.create_task(batcher.run(gate.job(), [i], deadline=None)) for i in (1, 2, 3)
-        ]
-        await asyncio.sleep(0.01)
-        gate.open.set()
-        # Nobody comes back: once the window has passed, the queue flushes as it always would.
-        await asyncio.gather(first, *queued)
-        assert gate.batches == [[0], [1, 2, 3]]
+        assert gate.batches == expected
 
     run_scenario(repository, model, scenario, max_batch_size=8, max_queue_delay_ms=0)
