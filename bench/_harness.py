@@ -27,6 +27,7 @@ import torchvision
 from prometheus_client.parser import text_string_to_metric_families
 from saliency_client import SaliencyClient
 from saliency_service.allocator import tune_glibc_malloc
+from saliency_service.engine.precision import native
 from saliency_service.models.classifier import Classifier
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -264,6 +265,6 @@ def machine() -> str:
     cores = os.cpu_count()
     load = os.getloadavg()[0]
     isa = torch.backends.cpu.get_cpu_capability()
-    bf16 = "native" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "emulated"
+    bf16 = "native" if native(torch.device("cpu"), torch.bfloat16) else "emulated"
     return (f"{cores} CPU cores ({isa}, bf16 {bf16}), torch {torch.__version__}, "
             f"1-min load average {load:.1f} at start")

@@ -9,7 +9,7 @@ to float32 where they differ (operations/fidelity.py); attacks may when their re
 
 Reduced precision only pays where the hardware computes it natively (CPUs with AVX512-BF16 or
 AMX, CUDA GPUs); elsewhere oneDNN emulates it and the passes run several times slower than
-float32 (measured 5-10x on an AVX2-only CPU). It still runs, since it was asked for, but the
+float32 (measured 5-20x on an AVX2-only CPU). It still runs, since it was asked for, but the
 first such pass on each device and dtype logs a warning saying so.
 """
 
@@ -43,14 +43,15 @@ class Precision:
         """Autocast on `device` for a job that tolerates it, or nothing."""
         if self.dtype is None or not tolerated:
             return contextlib.nullcontext()
-        if (device.type, self.dtype) not in _WARNED and not native(device, self.dtype):
-            _WARNED.add((device.type, self.dtype))
-            LOG.warning("%s autocast on %s is emulated by this hardware and runs slower than "
-                        "float32; set autocast to 'off' here", self.dtype, device.type)
+        if (device.type, self.dtype) not in _CHECKED:  # once, not on every batch
+            _CHECKED.add((device.type, self.dtype))
+            if not native(device, self.dtype):
+                LOG.warning("%s autocast on %s is emulated by this hardware and runs slower than "
+                            "float32; set autocast to 'off' here", self.dtype, device.type)
         return torch.autocast(device.type, dtype=self.dtype)
 
 
-_WARNED: set[tuple[str, torch.dtype]] = set()
+_CHECKED: set[tuple[str, torch.dtype]] = set()
 
 
 def native(device: torch.device, dtype: torch.dtype) -> bool:

@@ -28,7 +28,7 @@ def test_native_bfloat16_follows_the_cpu_flags() -> None:
 
 def test_emulated_precision_warns_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(precision, "native", lambda device, dtype: False)
-    monkeypatch.setattr(precision, "_WARNED", set())
+    monkeypatch.setattr(precision, "_CHECKED", set())
     records: list[logging.LogRecord] = []
     handler = logging.Handler()
     handler.emit = records.append  # type: ignore[method-assign]
