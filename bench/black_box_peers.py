@@ -9,7 +9,7 @@ One run measures, on the same machine and images:
   `perturbations_per_eval` = 64;
 - LRP (epsilon_plus_flat) in process against zennit's `EpsilonPlusFlat` with its ResNet
   canonizer, on the same batch.
-It prints images per second and the ratios (the issue's targets: ≥ 3× Captum for LIME and
+It prints seconds per image and the ratios (the issue's targets: ≥ 3× Captum for LIME and
 KernelSHAP, ≥ 1.0× zennit for LRP), and the load average: figures from a loaded machine are not
 valid benchmarks.
 
@@ -88,7 +88,7 @@ def main() -> None:
     args = parser.parse_args()
     h.set_up()
     h.SIZE = args.size
-    print(f"load average before: {os.getloadavg()}")
+    print(h.machine())
     batch = h.images(args.images)
     x = h.as_tensor(batch)
     rows = []
@@ -96,11 +96,11 @@ def main() -> None:
         for method in ("lime", "kernel_shap"):
             service = _service(running.target, args.model, method, batch, args.samples)
             captum = _captum(method, h.classifier(args.model), x, args.samples)
-            rows.append([method, args.images / service, args.images / captum, captum / service])
+            rows.append([method, service / args.images, captum / args.images, captum / service])
     ours, zennit = _lrp_vs_zennit(args.model, x)
-    rows.append(["lrp (in process)", args.images / ours, args.images / zennit, zennit / ours])
+    rows.append(["lrp (in process)", ours / args.images, zennit / args.images, zennit / ours])
     print(h.table(f"{args.model}, {args.images} images of {args.size} px, {args.samples} samples",
-                  ["method", "service img/s", "peer img/s", "ratio service/peer"], rows))
+                  ["method", "service s/img", "peer s/img", "ratio peer/service"], rows))
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -72,6 +72,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="passes last about this long: urgent work waits at most one (500)",
     )
     parser.add_argument(
+        "--min-pass-rows",
+        type=int,
+        help="but hold at least this many rows, memory permitting: small passes waste the "
+        "device (16)",
+    )
+    parser.add_argument(
         "--memory-budget-mb", type=int, help="MiB per device for forward/backward passes (0 = auto)"
     )
     parser.add_argument(

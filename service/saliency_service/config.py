@@ -45,6 +45,9 @@ class ServerConfig:
     max_request_seconds: float = 600.0
     # Passes are sized to last about this long, so that urgent work waits at most one of them.
     slice_ms: float = 500.0
+    # ... but never fewer rows than this (memory permitting): below about 16 rows a CPU pass of
+    # a ResNet runs well under its batched rate (bench/README.md, "Where the time goes").
+    min_pass_rows: int = 16
     # MiB that one device's forward/backward passes may use; 0 = auto (70 % of a GPU's free
     # memory; on the CPU 1/8 of RAM, at most 2 GiB). Chunk sizes follow from it.
     memory_budget_mb: int = 0
@@ -79,6 +82,7 @@ class ServerConfig:
             "max_items_per_request",
             "max_message_bytes",
             "max_image_pixels",
+            "min_pass_rows",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -63,6 +63,7 @@ class Engine:
             precision=Precision.named(config.autocast),
             times=times,
             slice_seconds=config.slice_ms / 1000,
+            min_pass_rows=config.min_pass_rows,
             on_pass=lambda model, method: metrics.passes.labels(model, method).inc(),
             observers=pool.observers,
         )

@@ -71,6 +71,32 @@ def test_simulated_out_of_memory_shrinks_the_chunk_and_succeeds(model: LoadedMod
     assert second.rows_per_pass <= 3
 
 
+def test_passes_hold_at_least_the_floor_of_rows_but_never_more_than_memory_allows(
+    model: LoadedModel, loop  # type: ignore[no-untyped-def]
+) -> None:
+    job = ig_job(model, steps=32)
+    inputs = explain_inputs(2)
+    slow = settings()
+    # A row measured at a whole slice: slices alone would make passes of one row.
+    slow.times.set(model.key, torch.device("cpu"), slow.slice_seconds)
+    sliced = run(slot_for(model), job, work_items(loop, inputs), slow)
+    assert sliced.rows_per_pass == 1
+    floored = dataclasses.replace(slow, min_pass_rows=16)
+    outcome = run(slot_for(model), job, work_items(loop, inputs), floored)
+    assert outcome.rows_per_pass == 16
+    # 64 path points in passes of 16, not 64 passes of one.
+    assert outcome.passes < sliced.passes / 8
+    for got, want in zip(heatmaps(outcome.results), heatmaps(sliced.results), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # Memory still caps a pass: the floor never asks for more rows than the budget holds.
+    tight = slot_for(model)
+    memory_rows = tight.memory.rows_per_pass(
+        model.key, tight.model.classifier, (3, SIZE, SIZE), gradients=True
+    )
+    huge = dataclasses.replace(slow, min_pass_rows=memory_rows + 100)
+    assert run(tight, job, work_items(loop, inputs), huge).rows_per_pass == memory_rows
+
+
 def test_an_item_too_big_for_memory_fails_alone(model: LoadedModel, loop) -> None:  # type: ignore[no-untyped-def]
     spec = EXPLAINERS["vanilla_gradient"]
     params = explain_params("vanilla_gradient")
