@@ -52,9 +52,7 @@ def main() -> None:
     h.set_up()
     print(h.machine())
     peak = max(h.gemm_peak_gflops().values())
-    forward, pass_flops = h.gradient_row_flops(args.model)
-    # A request costs its class-finding forward and the gradient pass; a pass only the latter.
-    flops = forward + pass_flops
+    row_flops = h.gradient_row_flops(args.model)
     batch = h.images(args.images, seed=1)
     with h.server([args.model], {"max_batch_size": 32, "max_queue_delay_ms": 5}) as server:
         drive(server.target, args.model, args.method, batch[:16])  # warm-up
@@ -71,8 +69,7 @@ def main() -> None:
     size = (after["saliency_batch_size"][0] - before["saliency_batch_size"][0]) / max(
         after["saliency_batch_size"][1] - before["saliency_batch_size"][1], 1)
     passes = {rows: profile_pass(args.model, rows) for rows in sorted({1, max(1, round(size)), 8})}
-    report(args, elapsed, peak, (flops, pass_flops), passes, before, after, request_before,
-           request_after)
+    report(args, elapsed, peak, row_flops, passes, before, after, request_before, request_after)
 
 
 def profile_pass(model_name: str, rows: int) -> dict[str, float]:
@@ -98,14 +95,16 @@ def profile_pass(model_name: str, rows: int) -> dict[str, float]:
             "operators": sum(self_times.values()) / PROFILED_PASSES}
 
 
-def report(args: argparse.Namespace, elapsed: float, peak: float, costs: tuple[float, float],
+def report(args: argparse.Namespace, elapsed: float, peak: float, row_flops: tuple[float, float],
            passes: dict[int, dict[str, float]], before: dict[str, tuple[float, float]],
            after: dict[str, tuple[float, float]], request_before: tuple[float, float],
            request_after: tuple[float, float]) -> None:
     def delta(name: str) -> tuple[float, float]:
         return (after[name][0] - before[name][0], after[name][1] - before[name][1])
 
-    flops, pass_flops = costs
+    # A request costs its class-finding forward and the gradient pass; a pass only the latter.
+    forward, pass_flops = row_flops
+    flops = forward + pass_flops
     rate = args.images / elapsed
     request_s, requests = (request_after[0] - request_before[0],
                            request_after[1] - request_before[1])
