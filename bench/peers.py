@@ -12,6 +12,7 @@ SmoothGrad reach through the service.
 
     .venv/bin/python bench/peers.py            # resnet18 and resnet50 (about 10 min, 2 cores)
     .venv/bin/python bench/peers.py --quick    # resnet18, fewer images and steps
+    .venv/bin/python bench/peers.py --models resnet50 --methods vanilla_gradient
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import _harness as h
@@ -262,6 +263,7 @@ def measure(target: str, name: str, method: str, s: Settings) -> Cell:
     return cell
 
 
+METHODS = ("vanilla_gradient", "smoothgrad", "integrated_gradients", "grad_cam", "fgsm", "pgd")
 TARGETS = (
     # (method, peer, least ratio under the 8-client load)
     ("vanilla_gradient", "Captum", 1.3),
@@ -276,7 +278,12 @@ TARGETS = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="resnet18 only, fewer images")
-    s = QUICK if parser.parse_args().quick else FULL
+    parser.add_argument("--models", nargs="+", choices=FULL.models, help="default: both")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=METHODS)
+    args = parser.parse_args()
+    s = QUICK if args.quick else FULL
+    if args.models:
+        s = replace(s, models=tuple(args.models))
     h.set_up()
     print(h.machine())
     gemms = h.gemm_peak_gflops()
@@ -285,12 +292,11 @@ def main() -> None:
         "fp32 GEMM, measured now: "
         + ", ".join(f"{name} {rate:.0f} GFLOP/s" for name, rate in gemms.items())
     )
-    methods = ("vanilla_gradient", "smoothgrad", "integrated_gradients", "grad_cam", "fgsm", "pgd")
     cells: list[Cell] = []
     with h.server(s.models, {"max_batch_size": 32, "max_queue_delay_ms": 5}) as running:
         target = running.target
         for name in s.models:
-            for method in methods:
+            for method in args.methods:
                 cells.append(measure(target, name, method, s))
                 print(cells[-1], flush=True)
     rows = [
@@ -340,12 +346,13 @@ def main() -> None:
 def gemm_shares(cells: list[Cell], s: Settings, peak: float) -> list[list[object]]:
     """GFLOP/s the service achieves for IG and SmoothGrad, counting the backward pass to the
     input as torch counts it (about one forward), and the forward passes for the predicted
-    class (both) and for IG's completeness check (images and baselines)."""
+    class (both) and for IG's completeness check (the image's score; the black baseline's is
+    one forward pass per batch, left out)."""
     rows: list[list[object]] = []
     for c in cells:
         forward, gradient = h.gradient_row_flops(c.model)
         per_image = {
-            "integrated_gradients": s.steps * gradient + 3 * forward,
+            "integrated_gradients": s.steps * gradient + 2 * forward,
             "smoothgrad": s.samples * gradient + forward,
         }.get(c.method)
         if per_image is None:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from peers import service_rate
 from saliency_service.engine.folding import fold_batch_norms
+from saliency_service.explainers import EXPLAINERS
 from saliency_service.explainers.gradients import vanilla_gradient
 
 CLIENTS = 8
@@ -102,9 +103,10 @@ def report(args: argparse.Namespace, elapsed: float, peak: float, row_flops: tup
     def delta(name: str) -> tuple[float, float]:
         return (after[name][0] - before[name][0], after[name][1] - before[name][1])
 
-    # A request costs its class-finding forward and the gradient pass; a pass only the latter.
+    # A request costs its gradient pass, and a class-finding forward before it unless the
+    # method's own pass finds the class (`predicts`: one map per image, no target named).
     forward, pass_flops = row_flops
-    flops = forward + pass_flops
+    flops = pass_flops + (0.0 if EXPLAINERS[args.method].predicts else forward)
     rate = args.images / elapsed
     request_s, requests = (request_after[0] - request_before[0],
                            request_after[1] - request_before[1])

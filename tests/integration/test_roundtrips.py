@@ -6,6 +6,7 @@ import grpc
 import numpy as np
 import pytest
 import torch
+from captum.attr import Saliency
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from saliency_client import NotFound, SaliencyClient
 from saliency_service.demo.shapes import CLASSES, generate
@@ -101,6 +102,38 @@ def test_several_images_with_different_targets_in_one_request(client, batch) -> 
     # Same image, different classes: different maps.
     assert not np.allclose(results[0].explanations[0].heatmap, results[1].explanations[0].heatmap)
 
+
+
+@pytest.mark.parametrize("method", ["vanilla_gradient", "input_x_gradient", "guided_backprop"])
+def test_one_pass_finds_and_explains_the_class_as_two_passes_would(  # type: ignore[no-untyped-def]
+    client, batch, local_model, method
+) -> None:
+    # One map per image, all targets named or none: the method's own forward pass finds the
+    # class. A request that names some targets only, or asks for top_k = 2, takes a separate
+    # forward pass first. All must agree with a local forward pass and with each other.
+    images = list(batch.images)
+    with torch.no_grad():
+        predicted = local_model(pixels(batch.images)).argmax(dim=1).tolist()
+    found = client.explain(images, model=MODEL, method=method)
+    named = client.explain(images, model=MODEL, method=method, targets=predicted)
+    some = client.explain(images, model=MODEL, method=method,
+                          targets=[predicted[0]] + [None] * (len(images) - 1))
+    ranked = client.explain(images, model=MODEL, method=method, top_k=2)
+    for i, answers in enumerate(zip(found, named, some, ranked, strict=True)):
+        assert all(a.error is None and a.predicted_class == predicted[i] for a in answers)
+        assert all(a.explanations[0].target == predicted[i] for a in answers)
+        assert ranked[i].explanations[1].target != predicted[i]
+        reference = some[i].explanations[0].heatmap
+        scale = float(np.abs(reference).max())
+        assert scale > 0
+        for other in (found[i], named[i], ranked[i]):
+            assert float(np.abs(other.explanations[0].heatmap - reference).max()) <= 1e-4 * scale
+    if method == "vanilla_gradient":  # and the one-pass maps are Captum's at that class
+        expected = Saliency(local_model).attribute(
+            pixels(batch.images), target=torch.tensor(predicted), abs=True).amax(dim=1)
+        for answer, oracle in zip(found, expected, strict=True):
+            gap = np.abs(answer.explanations[0].heatmap - oracle.numpy()).max()
+            assert float(gap) <= 1e-4 * float(oracle.abs().max())
 
 def test_integrated_gradients_reports_its_true_completeness_gap(client, batch, local_model) -> None:  # type: ignore[no-untyped-def]
     results = client.explain(list(batch.images), model=MODEL, method="integrated_gradients",

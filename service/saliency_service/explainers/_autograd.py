@@ -42,23 +42,37 @@ def input_gradients(
 ) -> tuple[Tensor, Tensor]:
     """`∇_x f_c(x)` per row, and `f_c(x)`, one backward pass per chunk.
 
+    Shape:
+        inputs: (N, C, H, W); targets: (N,); returns ((N, C, H, W), (N,)).
+    """
+    gradient, logits = gradients_and_logits(model, inputs, targets, chunk_size)
+    return gradient, _pick(logits, targets)
+
+
+def gradients_and_logits(
+    model: nn.Module, inputs: Tensor, targets: Tensor | None, chunk_size: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """`∇_x f_c(x)` per row and the row's logits, one forward and backward pass per chunk; c is
+    the row's target, or where `targets` is None the class that same forward pass predicts.
+
     Rows are independent (the model is in eval mode), so the gradient of the summed target
     logits w.r.t. the batch is each row's own gradient. Only the input's gradient is asked of
     autograd, so no weight gradient is computed or accumulated, whatever `requires_grad` the
     parameters have.
 
     Shape:
-        inputs: (N, C, H, W); targets: (N,); returns ((N, C, H, W), (N,)).
+        inputs: (N, C, H, W); targets: (N,) or None; returns ((N, C, H, W), (N, classes)).
     """
-    gradients, scores = [], []
+    gradients, logits = [], []
     with torch.enable_grad():
         for rows in chunks(len(inputs), chunk_size):
             leaf = inputs[rows].detach().requires_grad_(True)
-            picked = _pick(model(leaf), targets[rows])
-            (gradient,) = torch.autograd.grad(picked.sum(), leaf)
+            scores = model(leaf)
+            chosen = scores.detach().argmax(dim=1) if targets is None else targets[rows]
+            (gradient,) = torch.autograd.grad(_pick(scores, chosen).sum(), leaf)
             gradients.append(gradient)
-            scores.append(picked.detach())
-    return torch.cat(gradients), torch.cat(scores)
+            logits.append(scores.detach())
+    return torch.cat(gradients), torch.cat(logits)
 
 
 def _pick(logits: Tensor, targets: Tensor) -> Tensor:

@@ -25,12 +25,15 @@ class Explanation:
         attributions: (N, C, H, W) per-pixel, per-channel values, for methods that have them.
         image: (N, C, H, W) in [0, 1], for methods whose result is an image.
         diagnostics: name -> (N,), e.g. "completeness_gap" for Integrated Gradients.
+        logits: (N, classes) the model's logits for each row's image, from the method's own
+            forward pass, for methods that choose each row's class themselves (`predicts`).
     """
 
     heatmap: Tensor
     attributions: Tensor | None = None
     image: Tensor | None = None
     diagnostics: dict[str, Tensor] = field(default_factory=dict)
+    logits: Tensor | None = None
 
 
 def no_check(_params: Mapping[str, object]) -> None:
@@ -76,6 +79,9 @@ class ExplainerSpec:
     `forward_passes`: its many passes are forward passes of whole (masked) images, though it
     may need more of the model (Score-CAM reads a layer first). Both take `forward`, what those
     passes run on (the model's ONNX Runtime session where the engine measured it faster).
+    `predicts`: its pass starts with the model's own forward pass of each row's image, so given
+    `targets=None` it explains the class that pass predicts and returns the pass's logits —
+    the caller then needs no forward pass of its own to find the predicted class.
     """
 
     name: str
@@ -90,6 +96,7 @@ class ExplainerSpec:
     image: bool = False
     forward_only: bool = False
     forward_passes: bool = False
+    predicts: bool = False
 
     @property
     def takes_forward(self) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from saliency_service.explainers._autograd import input_gradients
+from saliency_service.explainers._autograd import gradients_and_logits
 from saliency_service.explainers._params import reduce_param
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers.base import ExplainerSpec, Explanation
@@ -22,7 +22,7 @@ from saliency_service.explainers.base import ExplainerSpec, Explanation
 def vanilla_gradient(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     reduce: str = "abs_max",
     chunk_size: int | None = None,
@@ -32,7 +32,7 @@ def vanilla_gradient(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts.
         reduce: channel reduction for the heatmap (see `reduce_channels`).
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -42,14 +42,16 @@ def vanilla_gradient(
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W).
     """
-    gradient, _ = input_gradients(model, images, targets, chunk_size)
-    return Explanation(heatmap=reduce_channels(gradient, reduce), attributions=gradient)
+    gradient, logits = gradients_and_logits(model, images, targets, chunk_size)
+    return Explanation(
+        heatmap=reduce_channels(gradient, reduce), attributions=gradient, logits=logits
+    )
 
 
 def squared_gradient(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     reduce: str = "sum",
     chunk_size: int | None = None,
@@ -62,7 +64,7 @@ def squared_gradient(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts.
         reduce: channel reduction for the heatmap (see `reduce_channels`).
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -72,15 +74,17 @@ def squared_gradient(
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W).
     """
-    gradient, _ = input_gradients(model, images, targets, chunk_size)
+    gradient, logits = gradients_and_logits(model, images, targets, chunk_size)
     squared = gradient.square()
-    return Explanation(heatmap=reduce_channels(squared, reduce), attributions=squared)
+    return Explanation(
+        heatmap=reduce_channels(squared, reduce), attributions=squared, logits=logits
+    )
 
 
 def input_x_gradient(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     reduce: str = "sum",
     chunk_size: int | None = None,
@@ -90,7 +94,7 @@ def input_x_gradient(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts.
         reduce: channel reduction for the heatmap (see `reduce_channels`).
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -100,9 +104,11 @@ def input_x_gradient(
     Shape:
         images: (N, C, H, W); targets: (N,); heatmap (N, H, W); attributions (N, C, H, W).
     """
-    gradient, _ = input_gradients(model, images, targets, chunk_size)
+    gradient, logits = gradients_and_logits(model, images, targets, chunk_size)
     attributions = images * gradient
-    return Explanation(heatmap=reduce_channels(attributions, reduce), attributions=attributions)
+    return Explanation(
+        heatmap=reduce_channels(attributions, reduce), attributions=attributions, logits=logits
+    )
 
 
 VANILLA_GRADIENT = ExplainerSpec(
@@ -111,6 +117,7 @@ VANILLA_GRADIENT = ExplainerSpec(
     params=(reduce_param("abs_max"),),
     description="gradient of the class score w.r.t. the pixels (Simonyan et al. 2014)",
     attributions=True,
+    predicts=True,
 )
 SQUARED_GRADIENT = ExplainerSpec(
     name="squared_gradient",
@@ -118,6 +125,7 @@ SQUARED_GRADIENT = ExplainerSpec(
     params=(reduce_param("sum"),),
     description="squared gradient, sensitivity analysis (Montavon et al. 2018)",
     attributions=True,
+    predicts=True,
 )
 INPUT_X_GRADIENT = ExplainerSpec(
     name="input_x_gradient",
@@ -125,4 +133,5 @@ INPUT_X_GRADIENT = ExplainerSpec(
     params=(reduce_param("sum"),),
     description="pixels times the gradient (Shrikumar et al. 2016)",
     attributions=True,
+    predicts=True,
 )

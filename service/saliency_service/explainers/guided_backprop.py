@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
 from saliency_service.errors import UnsupportedMethod
-from saliency_service.explainers._autograd import input_gradients
+from saliency_service.explainers._autograd import gradients_and_logits
 from saliency_service.explainers._op_override import RELU_FUNCTIONS, Substitution
 from saliency_service.explainers._params import reduce_param
 from saliency_service.explainers._reduce import reduce_channels
@@ -52,7 +52,7 @@ def _explain(
     name: str,
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     reduce: str,
     chunk_size: int | None,
 ) -> Explanation:
@@ -60,19 +60,21 @@ def _explain(
         return rule.apply(input)  # type: ignore[no-any-return]
 
     with Substitution(dict.fromkeys(RELU_FUNCTIONS, relu)) as substitution:
-        gradient, _ = input_gradients(model, images, targets, chunk_size)
+        gradient, logits = gradients_and_logits(model, images, targets, chunk_size)
     if substitution.calls == 0:
         raise UnsupportedMethod(
             f"{name} found no ReLU to modify: the model has none, or runs outside Python "
             "(TorchScript)"
         )
-    return Explanation(heatmap=reduce_channels(gradient, reduce), attributions=gradient)
+    return Explanation(
+        heatmap=reduce_channels(gradient, reduce), attributions=gradient, logits=logits
+    )
 
 
 def guided_backprop(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     reduce: str = "abs_max",
     chunk_size: int | None = None,
@@ -84,7 +86,7 @@ def guided_backprop(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts.
         reduce: channel reduction for the heatmap (see `reduce_channels`).
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -103,7 +105,7 @@ def guided_backprop(
 def deconvnet(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     reduce: str = "abs_max",
     chunk_size: int | None = None,
@@ -113,7 +115,7 @@ def deconvnet(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts.
         reduce: channel reduction for the heatmap (see `reduce_channels`).
         chunk_size: most images per forward/backward pass; None for all at once.
 
@@ -136,6 +138,7 @@ GUIDED_BACKPROP = ExplainerSpec(
     description="backprop passing only positive gradients through active ReLUs "
     "(Springenberg et al. 2015)",
     attributions=True,
+    predicts=True,
 )
 DECONVNET = ExplainerSpec(
     name="deconvnet",
@@ -144,4 +147,5 @@ DECONVNET = ExplainerSpec(
     description="backprop passing only positive gradients through ReLUs, whatever their "
     "input (Zeiler & Fergus 2014)",
     attributions=True,
+    predicts=True,
 )

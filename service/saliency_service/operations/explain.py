@@ -139,7 +139,9 @@ class ExplainPlan:
         shape = (config.channels, config.height, config.width)
         passes = self.spec.passes(self._own_for_pricing(), shape)
         passes += diagnostics.passes(str(self.params["assess"]), shape[1] * shape[2], passes)
-        seconds = (FORWARD + rows * passes) * self.row_seconds
+        # The forward pass that finds the predicted class, unless the method's own pass does.
+        finding = 0.0 if self.spec.predicts and rows == 1 else FORWARD
+        seconds = (finding + rows * passes) * self.row_seconds
         per_map = 4 * size[0] * size[1] + MAP_OVERHEAD_BYTES
         if self.params["localize"]:
             per_map += 4 * size[0] * size[1]

@@ -67,21 +67,28 @@ def explain(
     """
     device = model.device
     images = stack_on(device, [item.pixels for item in items])
-    with torch.no_grad():
-        logits = model.classifier(images)
+    own = method_arguments(model, spec, params, chunk_size)
+    if finds_own_classes(spec, items):
+        # One pass both predicts and explains: no forward pass of its own to find the class.
+        given = [item.targets[0] for item in items if item.targets]
+        named = torch.tensor(given, device=device) if given else None
+        result = spec.function(model.classifier, images, named, **own)
+        logits = cast(Tensor, result.logits)
+        rows = list(range(len(items)))
+        targets = given or logits.argmax(dim=1).tolist()
+        row_images = images
+    else:
+        with torch.no_grad():
+            logits = model.classifier(images)
+        rows, targets = rows_and_targets(items, logits)
+        row_images = images[torch.tensor(rows, device=device)]
+        result = spec.function(
+            model.classifier, row_images, torch.tensor(targets, device=device), **own
+        )
     predicted = logits.argmax(dim=1).tolist()
-    ranked = logits.argsort(dim=1, descending=True).tolist()
-    rows: list[int] = []
-    targets: list[int] = []
-    for i, item in enumerate(items):
-        wanted = item.targets or tuple(ranked[i][: max(item.top_k, 1)])
-        rows.extend([i] * len(wanted))
-        targets.extend(wanted)
     row_index = torch.tensor(rows, device=device)
     target_tensor = torch.tensor(targets, device=device)
-    own = method_arguments(model, spec, params, chunk_size)
-    result = spec.function(model.classifier, images[row_index], target_tensor, **own)
-    assessed = diagnostics(str(params["assess"]), model, spec, own, images[row_index],
+    assessed = diagnostics(str(params["assess"]), model, spec, own, row_images,
                            target_tensor, result.heatmap, chunk_size)
     probabilities = logits.softmax(dim=1)[row_index, target_tensor]
     row_logits = logits[row_index, target_tensor]
@@ -112,6 +119,25 @@ def explain(
             class_map.mask = masks[0].cpu()
         outputs[i].maps.append(class_map)
     return outputs
+
+
+def finds_own_classes(spec: ExplainerSpec, items: list[ExplainInput]) -> bool:
+    """Whether the method's pass can also find the predicted classes: it `predicts`, each image
+    asks for one map, and either every image names its class or none does."""
+    named = sum(1 for item in items if item.targets)
+    return spec.predicts and all(item.rows == 1 for item in items) and named in (0, len(items))
+
+
+def rows_and_targets(items: list[ExplainInput], logits: Tensor) -> tuple[list[int], list[int]]:
+    """Per map, its image's index and its class: the image's targets, else its top_k classes."""
+    ranked = logits.argsort(dim=1, descending=True).tolist()
+    rows: list[int] = []
+    targets: list[int] = []
+    for i, item in enumerate(items):
+        wanted = item.targets or tuple(ranked[i][: max(item.top_k, 1)])
+        rows.extend([i] * len(wanted))
+        targets.extend(wanted)
+    return rows, targets
 
 
 def method_arguments(

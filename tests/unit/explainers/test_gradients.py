@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import torch
 from captum.attr import InputXGradient, Saliency
+from saliency_service.explainers.base import Explanation
 from saliency_service.explainers.gradients import (
     input_x_gradient,
     squared_gradient,
@@ -82,3 +84,25 @@ def test_chunking_does_not_change_the_gradient(
     assert whole is not None
     assert chunked is not None
     assert max_rel_diff(chunked, whole) <= TOLERANCE
+
+
+@pytest.mark.parametrize("method", [vanilla_gradient, squared_gradient, input_x_gradient])
+def test_without_targets_the_pass_explains_the_class_it_predicts(
+    resnet: Classifier, images: Tensor, method: Callable[..., Explanation]
+) -> None:
+    # Oracle: a separate forward pass for the class, then Captum's gradient at that class.
+    with torch.no_grad():
+        logits = resnet(images)
+    predicted = logits.argmax(dim=1)
+    ours = method(resnet, images, None, chunk_size=2)
+    assert ours.logits is not None
+    assert torch.equal(ours.logits.argmax(dim=1), predicted)
+    assert max_rel_diff(ours.logits, logits) <= TOLERANCE
+    gradient = Saliency(resnet).attribute(images, target=predicted, abs=False)
+    expected = {
+        vanilla_gradient: gradient,
+        squared_gradient: gradient.square(),
+        input_x_gradient: images * gradient,
+    }[method]
+    assert ours.attributions is not None
+    assert max_rel_diff(ours.attributions, expected) <= TOLERANCE

@@ -64,6 +64,23 @@ def test_torchvision_resnet_matches_its_distinct_relu_twin(
     assert max_rel_diff(result, oracle(twin).attribute(images, target=targets)) <= TOLERANCE
 
 
+
+@pytest.mark.parametrize(("ours", "oracle"), PAIRS, ids=IDS)
+def test_without_targets_the_modified_pass_still_predicts_the_models_class(
+    tiny_cnn: Classifier,
+    images: Tensor,
+    ours: Callable[..., Explanation],
+    oracle: type,
+) -> None:
+    # The rule changes the backward pass only: the class comes from the model's own logits.
+    with torch.no_grad():
+        logits = tiny_cnn(images)
+    result = ours(tiny_cnn, images, None)
+    assert result.logits is not None
+    assert torch.equal(result.logits, logits)
+    expected = oracle(tiny_cnn).attribute(images, target=logits.argmax(dim=1))
+    assert max_rel_diff(result.attributions, expected) <= TOLERANCE
+
 def test_the_rule_is_really_applied_on_resnet(
     resnet: Classifier, images: Tensor, targets: Tensor
 ) -> None:
