@@ -345,14 +345,14 @@ def main() -> None:
 
 def gemm_shares(cells: list[Cell], s: Settings, peak: float) -> list[list[object]]:
     """GFLOP/s the service achieves for IG and SmoothGrad, counting the backward pass to the
-    input as torch counts it (about one forward), and the forward passes for the predicted
-    class (both) and for IG's completeness check (the image's score; the black baseline's is
-    one forward pass per batch, left out)."""
+    input as torch counts it (about one forward), and one forward pass of the image (IG: its
+    completeness check's, which also finds the predicted class; SmoothGrad: the class-finding
+    one). IG's black baseline is one forward pass per batch, left out."""
     rows: list[list[object]] = []
     for c in cells:
         forward, gradient = h.gradient_row_flops(c.model)
         per_image = {
-            "integrated_gradients": s.steps * gradient + 2 * forward,
+            "integrated_gradients": s.steps * gradient + forward,
             "smoothgrad": s.samples * gradient + forward,
         }.get(c.method)
         if per_image is None:

@@ -104,7 +104,8 @@ def test_several_images_with_different_targets_in_one_request(client, batch) -> 
 
 
 
-@pytest.mark.parametrize("method", ["vanilla_gradient", "input_x_gradient", "guided_backprop"])
+@pytest.mark.parametrize(
+    "method", ["vanilla_gradient", "input_x_gradient", "guided_backprop", "integrated_gradients"])
 def test_one_pass_finds_and_explains_the_class_as_two_passes_would(  # type: ignore[no-untyped-def]
     client, batch, local_model, method
 ) -> None:
@@ -112,13 +113,14 @@ def test_one_pass_finds_and_explains_the_class_as_two_passes_would(  # type: ign
     # class. A request that names some targets only, or asks for top_k = 2, takes a separate
     # forward pass first. All must agree with a local forward pass and with each other.
     images = list(batch.images)
+    params = {"steps": 16} if method == "integrated_gradients" else {}
     with torch.no_grad():
         predicted = local_model(pixels(batch.images)).argmax(dim=1).tolist()
-    found = client.explain(images, model=MODEL, method=method)
-    named = client.explain(images, model=MODEL, method=method, targets=predicted)
+    found = client.explain(images, model=MODEL, method=method, **params)
+    named = client.explain(images, model=MODEL, method=method, targets=predicted, **params)
     some = client.explain(images, model=MODEL, method=method,
-                          targets=[predicted[0]] + [None] * (len(images) - 1))
-    ranked = client.explain(images, model=MODEL, method=method, top_k=2)
+                          targets=[predicted[0]] + [None] * (len(images) - 1), **params)
+    ranked = client.explain(images, model=MODEL, method=method, top_k=2, **params)
     for i, answers in enumerate(zip(found, named, some, ranked, strict=True)):
         assert all(a.error is None and a.predicted_class == predicted[i] for a in answers)
         assert all(a.explanations[0].target == predicted[i] for a in answers)

@@ -31,10 +31,19 @@ def target_scores(
     Shape:
         inputs: (N, C, H, W); targets: (N,); returns (N,).
     """
+    return _pick(logits_of(model, inputs, chunk_size), targets)
+
+
+def logits_of(
+    model: Callable[[Tensor], Tensor], inputs: Tensor, chunk_size: int | None = None
+) -> Tensor:
+    """The model's logits for every row, without building a graph.
+
+    Shape:
+        inputs: (N, C, H, W); returns (N, classes).
+    """
     with torch.no_grad():
-        return torch.cat(
-            [_pick(model(inputs[rows]), targets[rows]) for rows in chunks(len(inputs), chunk_size)]
-        )
+        return torch.cat([model(inputs[rows]) for rows in chunks(len(inputs), chunk_size)])
 
 
 def input_gradients(

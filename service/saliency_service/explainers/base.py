@@ -79,9 +79,10 @@ class ExplainerSpec:
     `forward_passes`: its many passes are forward passes of whole (masked) images, though it
     may need more of the model (Score-CAM reads a layer first). Both take `forward`, what those
     passes run on (the model's ONNX Runtime session where the engine measured it faster).
-    `predicts`: its pass starts with the model's own forward pass of each row's image, so given
-    `targets=None` it explains the class that pass predicts and returns the pass's logits —
-    the caller then needs no forward pass of its own to find the predicted class.
+    `predicts`: it runs the model's own forward pass of each row's image (its gradient pass, or
+    IG's completeness check), so given `targets=None` it explains the class that pass predicts
+    and returns that pass's logits — the caller then needs no forward pass of its own to find
+    the predicted class.
     """
 
     name: str

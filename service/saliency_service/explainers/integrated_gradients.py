@@ -17,7 +17,12 @@ import torch
 from torch import Tensor, nn
 
 from saliency_service.errors import InvalidRequest
-from saliency_service.explainers._autograd import chunks, input_gradients, target_scores
+from saliency_service.explainers._autograd import (
+    chunks,
+    input_gradients,
+    logits_of,
+    target_scores,
+)
 from saliency_service.explainers._params import REFERENCE, reduce_param
 from saliency_service.explainers._reduce import reduce_channels
 from saliency_service.explainers._reference import baselines, completeness
@@ -99,7 +104,7 @@ def gauss_legendre(steps: int) -> tuple[np.ndarray, np.ndarray]:
 def integrated_gradients(
     model: nn.Module,
     images: Tensor,
-    targets: Tensor,
+    targets: Tensor | None,
     *,
     steps: int = 0,
     max_steps: int = 1024,
@@ -125,7 +130,8 @@ def integrated_gradients(
     Args:
         model: maps pixels in [0, 1] to logits.
         images: the batch, in [0, 1].
-        targets: one class per image.
+        targets: one class per image; None for the class the model predicts (from the float32
+            forward pass of the images that the completeness check runs anyway).
         steps: quadrature points on the path; 0 = adaptive (see above).
         max_steps: the most points the adaptive mode uses.
         tolerance: the adaptive mode's target for the relative completeness gap.
@@ -142,7 +148,7 @@ def integrated_gradients(
         attributions, their channel reduction as heatmap, and per image the diagnostics
         "score_delta", "completeness_gap", "relative_completeness_gap", "steps" (the count of
         the result returned) and "tolerance_met" (1 where its relative gap is within
-        `tolerance`, else 0; reported for fixed counts too).
+        `tolerance`, else 0; reported for fixed counts too); the images' float32 logits.
 
     Raises:
         InvalidRequest: `steps` is 1 (a path needs at least 2 points).
@@ -158,7 +164,10 @@ def integrated_gradients(
     )
     # The endpoints' scores in float32 even under autocast: completeness is judged against them.
     with torch.autocast(images.device.type, enabled=False):
-        scores = target_scores(model, images, targets, chunk_size)
+        logits = logits_of(model, images, chunk_size)
+        if targets is None:
+            targets = logits.argmax(dim=1)
+        scores = logits.gather(1, targets[:, None])[:, 0]
         reference_scores = _reference_scores(model, references, targets, chunk_size)
     count = steps or min(AUTO_START_STEPS, max_steps)
     attributions = _integrate(model, images, references, targets, quadrature, count, chunk_size)
@@ -187,6 +196,7 @@ def integrated_gradients(
         heatmap=reduce_channels(attributions, reduce),
         attributions=attributions,
         diagnostics={**diagnostics, "steps": used, "tolerance_met": met.to(scores.dtype)},
+        logits=logits,
     )
 
 
@@ -283,4 +293,5 @@ INTEGRATED_GRADIENTS = ExplainerSpec(
     passes=_ig_passes,
     check=_ig_check,
     attributions=True,
+    predicts=True,
 )

@@ -22,6 +22,26 @@ from torch import Tensor, nn
 from tests.unit.explainers.support import TOLERANCE, max_rel_diff
 
 
+def test_without_targets_it_explains_the_predicted_class_and_returns_its_logits(
+    resnet: Classifier, images: Tensor
+) -> None:
+    # Oracle: a separate forward pass for the class, then Captum's IG at that class.
+    with torch.no_grad():
+        logits = resnet(images)
+    predicted = logits.argmax(dim=1)
+    ours = integrated_gradients(resnet, images, None, steps=8, chunk_size=5)
+    assert ours.logits is not None
+    assert torch.equal(ours.logits.argmax(dim=1), predicted)
+    assert max_rel_diff(ours.logits, logits) <= TOLERANCE
+    expected = IntegratedGradients(resnet).attribute(
+        images, baselines=torch.zeros_like(images), target=predicted, n_steps=8
+    )
+    assert max_rel_diff(ours.attributions, expected) <= TOLERANCE
+    delta = ours.diagnostics["score_delta"]
+    with torch.no_grad():
+        black = resnet(torch.zeros_like(images[:1]))[0, predicted]
+    assert max_rel_diff(delta, logits[torch.arange(len(images)), predicted] - black) <= TOLERANCE
+
 @pytest.mark.parametrize("method", QUADRATURES)
 def test_matches_captum_for_every_quadrature(
     resnet: Classifier, images: Tensor, targets: Tensor, method: str
