@@ -31,7 +31,7 @@ def target_scores(
     Shape:
         inputs: (N, C, H, W); targets: (N,); returns (N,).
     """
-    return _pick(logits_of(model, inputs, chunk_size), targets)
+    return pick(logits_of(model, inputs, chunk_size), targets)
 
 
 def logits_of(
@@ -55,7 +55,7 @@ def input_gradients(
         inputs: (N, C, H, W); targets: (N,); returns ((N, C, H, W), (N,)).
     """
     gradient, logits = gradients_and_logits(model, inputs, targets, chunk_size)
-    return gradient, _pick(logits, targets)
+    return gradient, pick(logits, targets)
 
 
 def gradients_and_logits(
@@ -78,11 +78,12 @@ def gradients_and_logits(
             leaf = inputs[rows].detach().requires_grad_(True)
             scores = model(leaf)
             chosen = scores.detach().argmax(dim=1) if targets is None else targets[rows]
-            (gradient,) = torch.autograd.grad(_pick(scores, chosen).sum(), leaf)
+            (gradient,) = torch.autograd.grad(pick(scores, chosen).sum(), leaf)
             gradients.append(gradient)
             logits.append(scores.detach())
     return torch.cat(gradients), torch.cat(logits)
 
 
-def _pick(logits: Tensor, targets: Tensor) -> Tensor:
+def pick(logits: Tensor, targets: Tensor) -> Tensor:
+    """Each row's logit of its target class: (N, classes), (N,) -> (N,)."""
     return logits.gather(1, targets[:, None])[:, 0]

@@ -21,6 +21,7 @@ from saliency_service.explainers._autograd import (
     chunks,
     input_gradients,
     logits_of,
+    pick,
     target_scores,
 )
 from saliency_service.explainers._params import REFERENCE, reduce_param
@@ -167,7 +168,7 @@ def integrated_gradients(
         logits = logits_of(model, images, chunk_size)
         if targets is None:
             targets = logits.argmax(dim=1)
-        scores = logits.gather(1, targets[:, None])[:, 0]
+        scores = pick(logits, targets)
         reference_scores = _reference_scores(model, references, targets, chunk_size)
     count = steps or min(AUTO_START_STEPS, max_steps)
     attributions = _integrate(model, images, references, targets, quadrature, count, chunk_size)

@@ -74,20 +74,19 @@ def explain(
         named = torch.tensor(given, device=device) if given else None
         result = spec.function(model.classifier, images, named, **own)
         logits = cast(Tensor, result.logits)
-        rows = list(range(len(items)))
-        targets = given or logits.argmax(dim=1).tolist()
+        row_index = torch.arange(len(items), device=device)
+        target_tensor = logits.argmax(dim=1) if named is None else named
         row_images = images
     else:
         with torch.no_grad():
             logits = model.classifier(images)
         rows, targets = rows_and_targets(items, logits)
-        row_images = images[torch.tensor(rows, device=device)]
-        result = spec.function(
-            model.classifier, row_images, torch.tensor(targets, device=device), **own
-        )
+        row_index = torch.tensor(rows, device=device)
+        target_tensor = torch.tensor(targets, device=device)
+        row_images = images[row_index]
+        result = spec.function(model.classifier, row_images, target_tensor, **own)
     predicted = logits.argmax(dim=1).tolist()
-    row_index = torch.tensor(rows, device=device)
-    target_tensor = torch.tensor(targets, device=device)
+    rows, targets = row_index.tolist(), target_tensor.tolist()
     assessed = diagnostics(str(params["assess"]), model, spec, own, row_images,
                            target_tensor, result.heatmap, chunk_size)
     probabilities = logits.softmax(dim=1)[row_index, target_tensor]
